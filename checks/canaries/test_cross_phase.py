@@ -1,0 +1,27 @@
+"""Cross-phase: analytics against the schedule over a lookback window, and the table's grain.
+
+A steady multi-day gap is invisible to yesterday-only checks; these compare every date of the window
+with the games the schedule says went final.
+"""
+
+import pytest
+
+from plugins.canary_plugin import expect_healthy
+from resilience.canary.model import CanaryResult
+
+pytestmark = pytest.mark.phase3
+
+
+@pytest.mark.canary("schedule_gap")
+def test_no_final_game_day_is_missing_from_analytics(canary: CanaryResult) -> None:
+    expect_healthy(canary)
+
+
+@pytest.mark.canary("analytics_coverage")
+def test_analytics_cover_every_final_game_of_the_window(canary: CanaryResult) -> None:
+    expect_healthy(canary)
+
+
+@pytest.mark.canary("analytics_duplicates")
+def test_player_game_summary_keeps_one_row_per_player_and_game(canary: CanaryResult) -> None:
+    expect_healthy(canary)

@@ -1,0 +1,12 @@
+"""Phase 6 — publishing: the champion model's daily signal for today is written and complete."""
+
+import pytest
+
+from plugins.canary_plugin import expect_healthy
+from resilience.canary.model import CanaryResult
+
+
+@pytest.mark.canary("phase6_publishing")
+@pytest.mark.phase6
+def test_champion_daily_signal_is_published(canary: CanaryResult) -> None:
+    expect_healthy(canary)

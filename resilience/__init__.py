@@ -1,0 +1,1 @@
+"""The shared library of the resilience suite: settings, warehouse access, canary engine, demo data."""

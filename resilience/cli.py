@@ -1,0 +1,155 @@
+"""The ``resilience`` command: build the demo warehouse, and run the canaries without pytest.
+
+Exit statuses: 0 ok, 1 a check failed or warned where that matters, 64 a usage error (bad argument
+or settings value, named in the message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_USAGE = 64
+
+
+class UsageError(Exception):
+    """A bad argument or setting; the message names the value and where it came from."""
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 1 or more")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="resilience", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="the embedded demo warehouse")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
+    build = demo_commands.add_parser("build", help="write a DuckDB demo warehouse with the production tables")
+    build.add_argument("--out", type=Path, help="file to write (default: the settings' demo_warehouse)")
+    build.add_argument("--date", type=_date, help="the business date the demo ends on (its 'today')")
+    build.add_argument("--seed", type=int, default=7, help="random seed; same seed, same data (default 7)")
+    build.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a named fault (repeatable); see `resilience demo faults`",
+    )
+    build.add_argument("--seasons", type=_positive, default=1, help="seasons of history (default 1)")
+    demo_commands.add_parser("faults", help="list the named faults and the canaries each must trip")
+
+    canary = commands.add_parser(
+        "canary", help="run the canaries once, without pytest, and print the results"
+    )
+    canary.add_argument("--as-of", help="business date treated as today (YYYY-MM-DD)")
+    canary.add_argument("--warehouse", help="duckdb:///ABS/PATH.duckdb or bigquery://PROJECT")
+    canary.add_argument("--json", action="store_true", help="print one JSON object per canary")
+    return parser
+
+
+def _demo_build(args: argparse.Namespace) -> int:
+    from resilience.demo import DEFAULT_DEMO_DATE, FAULTS, build_demo
+    from resilience.settings import SettingsError, load_settings
+
+    unknown = [name for name in args.fault if name not in FAULTS]
+    if unknown:
+        raise UsageError(f"--fault {unknown[0]!r} is not a known fault; known: {', '.join(sorted(FAULTS))}")
+    if args.out is None:
+        try:
+            out = load_settings().demo_warehouse
+        except SettingsError as error:
+            raise UsageError(str(error)) from None
+    else:
+        out = args.out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    built = build_demo(
+        out, args.date or DEFAULT_DEMO_DATE, seed=args.seed, faults=args.fault, seasons=args.seasons
+    )
+    rows = sum(built.row_counts.values())
+    faults = ", ".join(built.faults) or "none"
+    print(
+        f"built {built.path} for {built.as_of} (seed {built.seed}, faults: {faults}): "
+        f"{rows:,} rows in {len(built.row_counts)} tables, {built.seconds:.1f} s"
+    )
+    return 0
+
+
+def _demo_faults() -> int:
+    from resilience.demo import FAULTS
+
+    for fault in FAULTS.values():
+        print(f"{fault.name:26} trips {', '.join(sorted(fault.trips))}\n{'':26} {fault.description}")
+    return 0
+
+
+def _canary(args: argparse.Namespace) -> int:
+    from resilience.canary.engine import run_canaries
+    from resilience.canary.payload import result_payload
+    from resilience.context import ContextError, ensure_demo_warehouse, resolve_as_of, resolve_context
+    from resilience.outcomes import Outcome
+    from resilience.warehouse import WarehouseConfigError, open_warehouse
+
+    try:
+        context = resolve_context(warehouse=args.warehouse, as_of=args.as_of)
+    except ContextError as error:
+        raise UsageError(str(error)) from None
+    demo_date = None
+    if context.target.kind == "duckdb":
+        demo_date = ensure_demo_warehouse(context)
+    as_of, _ = resolve_as_of(context, demo_date)
+    try:
+        warehouse = open_warehouse(context.target, context.settings.bigquery)
+    except WarehouseConfigError as error:
+        raise UsageError(f"{error} (target from {context.target_source})") from None
+    try:
+        run = run_canaries(warehouse, context.settings, as_of)
+    finally:
+        warehouse.close()
+    for result in run.results.values():
+        if args.json:
+            print(json.dumps(result_payload(result, as_of=run.as_of, target=run.target), sort_keys=True))
+        else:
+            print(f"{result.outcome.value.upper():7} {result.canary_id:20} {result.message}")
+    return 0 if run.outcome in (Outcome.PASSED, Outcome.WARN, Outcome.SKIPPED) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo" and args.demo_command == "build":
+            return _demo_build(args)
+        if args.command == "demo":
+            return _demo_faults()
+        return _canary(args)
+    except UsageError as error:
+        print(f"resilience: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
