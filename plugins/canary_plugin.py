@@ -172,6 +172,15 @@ def _payload(report: pytest.TestReport) -> dict[str, Any] | None:
     return None
 
 
+def crash_reason(report: pytest.TestReport) -> str:
+    """pytest's one-line reason for a failure (``Failed: Timeout >5.0s``), not the traceback's first line."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message.strip():
+        return message
+    return str(report.longrepr) if report.longrepr else ""
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -202,9 +211,13 @@ class CheckReporter:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        longrepr = str(report.longrepr) if report.longrepr else ""
         record = record_from_report(
-            report.nodeid, report.when, report.outcome, report.user_properties, longrepr, report.duration
+            report.nodeid,
+            report.when,
+            report.outcome,
+            report.user_properties,
+            crash_reason(report),
+            report.duration,
         )
         if record is None:
             return

@@ -9,14 +9,28 @@ from resilience.outcomes import Outcome, Threshold, format_number, judge, worst
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(39, Outcome.FAILED), (40, Outcome.WARN), (59.9, Outcome.WARN), (60, Outcome.PASSED), (1000, Outcome.PASSED)],
+    [
+        (39, Outcome.FAILED),
+        (40, Outcome.WARN),
+        (59.9, Outcome.WARN),
+        (60, Outcome.PASSED),
+        (1000, Outcome.PASSED),
+    ],
 )
 def test_a_lower_bound_fails_below_fail_and_warns_below_warn(value: float, expected: Outcome) -> None:
     assert judge(value, Threshold(fail_below=40, warn_below=60)) is expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [(0, Outcome.PASSED), (50, Outcome.PASSED), (51, Outcome.WARN),
-                                                 (100, Outcome.WARN), (101, Outcome.FAILED)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, Outcome.PASSED),
+        (50, Outcome.PASSED),
+        (51, Outcome.WARN),
+        (100, Outcome.WARN),
+        (101, Outcome.FAILED),
+    ],
+)
 def test_an_upper_bound_warns_then_fails(value: float, expected: Outcome) -> None:
     assert judge(value, Threshold(fail_above=100, warn_above=50)) is expected
 

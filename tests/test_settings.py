@@ -46,20 +46,43 @@ def test_the_edge_collapse_floor_follows_the_champions_family(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("[canaries.phase2_raw.rules]\n", "[canaries.phase2_raw.rules]\nrow = { fail_below = 40 }\n",
-         "unknown key canaries.phase2_raw.rules.row"),
+        (
+            "[canaries.phase2_raw.rules]\n",
+            "[canaries.phase2_raw.rules]\nrow = { fail_below = 40 }\n",
+            "unknown key canaries.phase2_raw.rules.row",
+        ),
         ("timezone =", "time_zone =", "unknown key suite.time_zone"),
-        ("rows = { fail_below = 40 }", 'rows = { fail_below = "40" }',
-         "canaries.phase2_raw.rules.rows.fail_below = '40': expected a whole number or a number"),
-        ("games = { fail_below = 2 }", "games = { fail_below = -2 }", "fail_below = -2: expected a threshold >= 0"),
-        ("low_quality_rows = { fail_above = 100, warn_above = 50 }",
-         "low_quality_rows = { fail_above = 50, warn_above = 100 }", "warn_above is over fail_above"),
-        ("mean_quality = { fail_below = 70 }", "mean_quality = { fail_below = 70, fail_above = 60 }", "min > max"),
-        ('gamebook = "nba_raw.nbac_gamebook_player_stats"', 'gamebook = "nba_raw.gamebook"',
-         "tables.gamebook = 'nba_raw.gamebook': expected a table of the suite's schema catalog"),
+        (
+            "rows = { fail_below = 40 }",
+            'rows = { fail_below = "40" }',
+            "canaries.phase2_raw.rules.rows.fail_below = '40': expected a whole number or a number",
+        ),
+        (
+            "games = { fail_below = 2 }",
+            "games = { fail_below = -2 }",
+            "fail_below = -2: expected a threshold >= 0",
+        ),
+        (
+            "low_quality_rows = { fail_above = 100, warn_above = 50 }",
+            "low_quality_rows = { fail_above = 50, warn_above = 100 }",
+            "warn_above is over fail_above",
+        ),
+        (
+            "mean_quality = { fail_below = 70 }",
+            "mean_quality = { fail_below = 70, fail_above = 60 }",
+            "min > max",
+        ),
+        (
+            'gamebook = "nba_raw.nbac_gamebook_player_stats"',
+            'gamebook = "nba_raw.gamebook"',
+            "tables.gamebook = 'nba_raw.gamebook': expected a table of the suite's schema catalog",
+        ),
         ("rows = { fail_below = 40 }", "rows = { fail_below = 0 }", "fail_below 0 can never fail"),
-        ("cache_miss_share = { fail_above = 0.05 }", "cache_miss_share = { fail_above = 1 }",
-         "fail_above 1 can never fail"),
+        (
+            "cache_miss_share = { fail_above = 0.05 }",
+            "cache_miss_share = { fail_above = 1 }",
+            "fail_above 1 can never fail",
+        ),
         ("null_team_abbr = { fail_above = 0 }\n", "", "canaries.phase2_raw.rules.null_team_abbr is missing"),
         ("lookback_days = 14", "lookback_days = 0", "analytics_duplicates.lookback_days = 0"),
         ('timezone = "America/New_York"', 'timezone = "Eastern"', "suite.timezone = 'Eastern'"),
@@ -69,7 +92,9 @@ def test_the_edge_collapse_floor_follows_the_champions_family(tmp_path: Path) ->
         ('SLACK_WEBHOOK_URL_WARNING"', 'slack warning"', "channels.nba-alerts.webhook_env = 'slack warning'"),
     ],
 )
-def test_a_bad_value_is_named_with_its_file_and_key(tmp_path: Path, old: str, new: str, expected: str) -> None:
+def test_a_bad_value_is_named_with_its_file_and_key(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
     assert expected in error_of(edited(tmp_path, old, new))
 
 
