@@ -11,17 +11,25 @@ from typing import Any
 import duckdb
 import sqlglot
 import sqlglot.errors
+from sqlglot import expressions as exp
 
 from resilience.warehouse.base import QueryError, QueryParams, QueryResult, WarehouseConfigError, first_line
+
+
+def _countif_as_count(node: exp.Expression) -> exp.Expression:
+    """BigQuery's COUNTIF is 0 over no rows; DuckDB's COUNT_IF is NULL. COUNT(CASE ...) is 0 on both."""
+    if isinstance(node, exp.CountIf):
+        return exp.Count(this=exp.Case(ifs=[exp.If(this=node.this, true=exp.Literal.number(1))]))
+    return node
 
 
 @functools.lru_cache(maxsize=512)
 def to_duckdb_sql(sql: str) -> str:
     """Translate one BigQuery-dialect statement; cached because the same queries run every 30 minutes."""
-    statements = sqlglot.transpile(sql, read="bigquery", write="duckdb")
-    if len(statements) != 1:
+    statements = sqlglot.parse(sql, read="bigquery")
+    if len(statements) != 1 or statements[0] is None:
         raise ValueError(f"expected one SQL statement, got {len(statements)}")
-    return statements[0]
+    return statements[0].transform(_countif_as_count).sql(dialect="duckdb")
 
 
 class DuckDBWarehouse:
