@@ -49,18 +49,18 @@ def worst(outcomes: Iterable[Outcome]) -> Outcome:
 class Threshold:
     """Bounds on one metric. ``fail_below=40`` means a value under 40 fails; warn bounds sit inside.
 
-    With ``per_scheduled_game`` every bound is multiplied by the number of games the schedule has
-    for the dates measured, so a 3-game night and a 15-game night are judged alike.
+    With ``per_game`` every bound is multiplied by the number of games expected on the dates
+    measured, so a one-game Finals night and a 15-game night are judged alike.
     """
 
     fail_below: float | None = None
     warn_below: float | None = None
     fail_above: float | None = None
     warn_above: float | None = None
-    per_scheduled_game: bool = False
+    per_game: bool = False
 
     def scaled(self, games: int) -> Threshold:
-        if not self.per_scheduled_game:
+        if not self.per_game:
             return self
 
         def times(bound: float | None) -> float | None:
@@ -72,7 +72,7 @@ class Threshold:
             warn_below=times(self.warn_below),
             fail_above=times(self.fail_above),
             warn_above=times(self.warn_above),
-            per_scheduled_game=False,
+            per_game=False,
         )
 
     def describe(self) -> str:
@@ -87,7 +87,7 @@ class Threshold:
             if bound is not None:
                 parts.append(f"{label} {sign} {format_number(bound)}")
         text = ", ".join(parts) or "no bounds"
-        return text + (" per scheduled game" if self.per_scheduled_game else "")
+        return text + (" per game" if self.per_game else "")
 
     def bounds(self) -> dict[str, float]:
         """The bounds that are set, for JSON output."""

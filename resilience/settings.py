@@ -154,9 +154,9 @@ def _threshold(table: _Table, rule: Rule) -> Threshold:
         if value is not None and value < 0:
             raise table.error(name, value, "a threshold >= 0 (no metric here can be negative)")
         bounds[name] = None if value is None else float(value)
-    per_game = table.take("per_scheduled_game", bool, False)
+    per_game = table.take("per_game", bool, False)
     table.done()
-    threshold = Threshold(per_scheduled_game=per_game, **bounds)
+    threshold = Threshold(per_game=per_game, **bounds)
     _check_consistent(table, threshold, rule)
     return threshold
 
@@ -175,7 +175,7 @@ def _check_consistent(table: _Table, t: Threshold, rule: Rule) -> None:
     highs = [b for b in (t.fail_above, t.warn_above) if b is not None]
     if lows and highs and max(lows) > min(highs):
         raise bad("min > max: the lower bound is above the upper bound, so every value would fail")
-    if t.per_scheduled_game:
+    if t.per_game:
         return
     # Lesson 3 of production: a check whose threshold can never fire passed for weeks through an outage.
     if t.fail_below is not None and t.fail_below <= rule.lowest:

@@ -24,7 +24,7 @@ def _is_constant(node: exp.Expression) -> bool:
         return False
     if isinstance(node, exp.Literal | exp.Placeholder | exp.Parameter | exp.Var | exp.Interval):
         return True
-    children = [child for child in node.iter_expressions()]
+    children: list[exp.Expression] = list(node.iter_expressions())
     return bool(children) and all(_is_constant(child) for child in children)
 
 
@@ -41,7 +41,7 @@ def _filters_column(where: exp.Expression | None, column: str, names: set[str]) 
         return not node.table or node.table.lower() in names
 
     for comparison in where.find_all(*_COMPARISONS):
-        operands = [operand for operand in comparison.iter_expressions()]
+        operands = [o for o in comparison.iter_expressions() if isinstance(o, exp.Expression)]
         columns = [o for o in operands if is_partition(o)]
         others = [o for o in operands if o not in columns]
         if columns and others and all(_is_constant(o) for o in others):

@@ -120,11 +120,17 @@ def test_a_bad_settings_file_is_a_usage_error_naming_file_key_and_value(tmp_path
     settings = tmp_path / "bad.toml"
     good = (REPO / "resilience.toml").read_text(encoding="utf-8")
     settings.write_text(
-        good.replace("rows = { fail_below = 40 }", "rows = { fail_below = -40 }", 1), encoding="utf-8"
+        good.replace(
+            "mean_points_active = { fail_below = 8 }", "mean_points_active = { fail_below = -8 }", 1
+        ),
+        encoding="utf-8",
     )
     done = run_canaries_command(env={"RESILIENCE_CONFIG": str(settings)})
     assert done.returncode == 4
-    assert f"RESILIENCE_CONFIG: {settings}: canaries.phase2_raw.rules.rows.fail_below = -40" in done.stderr
+    assert (
+        f"RESILIENCE_CONFIG: {settings}: canaries.phase3_analytics.rules.mean_points_active.fail_below = -8"
+        in done.stderr
+    )
 
 
 def test_under_xdist_every_check_is_recorded_once_by_the_controller(demo_path: Path, tmp_path: Path) -> None:

@@ -192,13 +192,22 @@ def test_a_rule_below_its_minimum_sample_is_skipped_with_the_reason(
 def test_per_game_thresholds_follow_the_slate(demo_path: Path, settings: Settings) -> None:
     base = run_on(demo_path, settings).results["phase4_precompute"]
     players = next(rule for rule in base.rules if rule.name == "players")
-    assert players.threshold.per_scheduled_game is False and players.threshold.fail_below is not None
+    assert players.threshold.per_game is False and players.threshold.fail_below is not None
     assert players.threshold.fail_below % 10 == 0 and players.threshold.fail_below >= 20
     strict: CanarySettings = settings.canaries["phase4_precompute"]
-    thresholds = {**strict.thresholds, "players": Threshold(fail_below=40, per_scheduled_game=True)}
+    thresholds = {**strict.thresholds, "players": Threshold(fail_below=40, per_game=True)}
     result = run_on(demo_path, with_canary(settings, "phase4_precompute", thresholds=thresholds))
     assert result.results["phase4_precompute"].outcome is Outcome.FAILED
     assert "distinct players with features" in result.results["phase4_precompute"].message
+
+
+def test_a_one_game_finals_night_is_judged_per_game(demo_factory: DemoFactory, settings: Settings) -> None:
+    day_after_game_3 = dt.date(2026, 6, 6)  # one Finals game yesterday, none today
+    run = run_on(demo_factory(as_of=day_after_game_3), settings, day_after_game_3)
+    assert run.outcome in (Outcome.PASSED, Outcome.WARN), {k: r.message for k, r in run.results.items()}
+    rows = next(rule for rule in run.results["phase2_raw"].rules if rule.name == "rows")
+    assert rows.threshold.fail_below == 20  # one final game yesterday: 20 rows per game
+    assert run.results["phase5_predictions"].message.startswith("nothing expected")
 
 
 def test_the_catalog_and_the_checks_name_the_same_canaries() -> None:

@@ -53,8 +53,8 @@ def test_the_worst_outcome_wins_and_skips_do_not_hide_failures() -> None:
 
 
 def test_per_game_thresholds_scale_with_the_slate() -> None:
-    scaled = Threshold(fail_below=10, warn_below=12, per_scheduled_game=True).scaled(7)
-    assert (scaled.fail_below, scaled.warn_below, scaled.per_scheduled_game) == (70, 84, False)
+    scaled = Threshold(fail_below=10, warn_below=12, per_game=True).scaled(7)
+    assert (scaled.fail_below, scaled.warn_below, scaled.per_game) == (70, 84, False)
     assert Threshold(fail_below=10).scaled(7).fail_below == 10
 
 

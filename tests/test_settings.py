@@ -32,7 +32,9 @@ def error_of(path: Path) -> str:
 def test_the_checked_in_settings_load_and_cover_every_canary() -> None:
     settings = load_settings()
     assert settings.tables["gamebook"] == "nba_raw.nbac_gamebook_player_stats"
-    assert settings.canaries["phase2_raw"].thresholds["rows"].fail_below == 40
+    assert settings.canaries["phase2_raw"].thresholds["rows"].fail_below == 20
+    assert settings.canaries["phase2_raw"].thresholds["rows"].per_game is True
+    assert settings.canaries["phase3_analytics"].thresholds["mean_minutes_active"].fail_below == 15
     assert settings.canaries["phase1_scrapers"].params["lookback_days"] == 3
     assert settings.champion_model == "catboost_v9"
 
@@ -53,12 +55,13 @@ def test_the_edge_collapse_floor_follows_the_champions_family(tmp_path: Path) ->
         ),
         ("timezone =", "time_zone =", "unknown key suite.time_zone"),
         (
-            "rows = { fail_below = 40 }",
-            'rows = { fail_below = "40" }',
-            "canaries.phase2_raw.rules.rows.fail_below = '40': expected a whole number or a number",
+            "mean_minutes_active = { fail_below = 15 }",
+            'mean_minutes_active = { fail_below = "15" }',
+            "canaries.phase3_analytics.rules.mean_minutes_active.fail_below = '15': expected a whole number"
+            " or a number",
         ),
         (
-            "games = { fail_below = 2 }",
+            "games = { fail_below = 1 }",
             "games = { fail_below = -2 }",
             "fail_below = -2: expected a threshold >= 0",
         ),
@@ -77,7 +80,11 @@ def test_the_edge_collapse_floor_follows_the_champions_family(tmp_path: Path) ->
             'gamebook = "nba_raw.gamebook"',
             "tables.gamebook = 'nba_raw.gamebook': expected a table of the suite's schema catalog",
         ),
-        ("rows = { fail_below = 40 }", "rows = { fail_below = 0 }", "fail_below 0 can never fail"),
+        (
+            "mean_points_active = { fail_below = 8 }",
+            "mean_points_active = { fail_below = 0 }",
+            "fail_below 0 can never fail",
+        ),
         (
             "cache_miss_share = { fail_above = 0.05 }",
             "cache_miss_share = { fail_above = 1 }",
@@ -88,7 +95,11 @@ def test_the_edge_collapse_floor_follows_the_champions_family(tmp_path: Path) ->
         ('timezone = "America/New_York"', 'timezone = "Eastern"', "suite.timezone = 'Eastern'"),
         ('champion = "catboost_v9"', 'champion = "prophet_v1"', "models.champion = 'prophet_v1'"),
         ("low_quality_score = 70", "", "metric_params.low_quality_score is missing"),
-        ("rows = { fail_below = 40 }", "rows = { fail_below = true }", "fail_below = True"),
+        (
+            "mean_minutes_active = { fail_below = 15 }",
+            "mean_minutes_active = { fail_below = true }",
+            "fail_below = True",
+        ),
         ('SLACK_WEBHOOK_URL_WARNING"', 'slack warning"', "channels.nba-alerts.webhook_env = 'slack warning'"),
     ],
 )

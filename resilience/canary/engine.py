@@ -230,7 +230,10 @@ def evaluate(
                     f"{_span_text(dates)}, fewer than the {minimum} this rule needs"
                 )
                 return replace(template, outcome=Outcome.SKIPPED, message=message)
-        games = int(sum(readings.get(SCHEDULED_GAMES, day) or 0.0 for day in dates))
+        # Per-game thresholds scale with the games expected: final games for box scores and analytics,
+        # scheduled games for features, predictions and signals.
+        basis = spec.expects or SCHEDULED_GAMES
+        games = int(sum(readings.get(basis, day) or 0.0 for day in dates))
         rule_results = []
         for rule in spec.rules:
             reading = rule.compute(readings, dates)
