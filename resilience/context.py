@@ -139,3 +139,15 @@ def ensure_demo_warehouse(context: RunContext) -> dt.date | None:
         return None
     info = read_build_info(path)
     return info.as_of if info else None
+
+
+#: When a past business date is judged, freshness is measured as if at this hour (Eastern) of that date:
+#: the morning's runs have finished by then, and a backfill or a demo is not "stale" for being old.
+EVALUATION_HOUR = 12
+
+
+def evaluation_time(as_of: dt.date, timezone: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The moment ages are measured from: now, or noon of ``as_of`` in ``timezone`` if that is earlier."""
+    moment = now or dt.datetime.now(dt.UTC)
+    noon = dt.datetime.combine(as_of, dt.time(EVALUATION_HOUR), zoneinfo.ZoneInfo(timezone))
+    return min(moment, noon).astimezone(dt.UTC)

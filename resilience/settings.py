@@ -6,19 +6,35 @@ the pytest plugin turns it into ``pytest.UsageError`` and the CLI into exit stat
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from resilience.canary.catalog import CANARIES
-from resilience.canary.model import CanarySpec, Rule
-from resilience.outcomes import Threshold, format_number
+from resilience.canary.model import CanarySpec
+from resilience.gate.config import Phase2GateSettings, parse_phase2_gate
+from resilience.outcomes import Threshold
+from resilience.quality.config import (
+    BettingLineSettings,
+    PredictionQualitySettings,
+    parse_betting_lines,
+    parse_prediction_quality,
+)
 from resilience.schemas import load_catalog
+from resilience.settings_reader import SettingsError, TomlTable, threshold_from
+
+__all__ = [
+    "CanarySettings",
+    "Channel",
+    "ModelFamily",
+    "Settings",
+    "SettingsError",
+    "SuiteSchedule",
+    "load_settings",
+]
 from resilience.warehouse.base import BigQueryOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +43,6 @@ _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _TABLE_KEYS = ("schedule", "gamebook", "analytics", "features", "predictions", "signals", "grading", "props")
-
-
-class SettingsError(ValueError):
-    """A settings value is wrong. ``str()`` is the whole message: file, key, value, what is expected."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,9 @@ class Settings:
     suites: Mapping[str, SuiteSchedule]
     channels: Mapping[str, Channel]
     runbook_base_url: str
+    phase2_gate: Phase2GateSettings
+    betting_lines: BettingLineSettings
+    prediction_quality: PredictionQualitySettings
 
     def query_params(self) -> dict[str, int | float | str]:
         """The named parameters every metric query may use (besides its date window)."""
@@ -84,113 +99,7 @@ class Settings:
         return page if "://" in page else f"{self.runbook_base_url.rstrip('/')}/{page or canary_id}"
 
 
-class _Table:
-    """One TOML table being read: takes known keys, and at the end complains about any left over."""
-
-    def __init__(self, source: Path, path: str, raw: Any) -> None:
-        self.source, self.path = source, path
-        if not isinstance(raw, dict):
-            raise self.error("", raw, "a table")
-        self.raw: dict[str, Any] = dict(raw)
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str, value: Any, expected: str) -> SettingsError:
-        where = self.key(name) if name else (self.path or "(top level)")
-        return SettingsError(f"{self.source}: {where} = {value!r}: expected {expected}")
-
-    def take(self, name: str, kind: type | tuple[type, ...], default: Any = ..., expected: str = "") -> Any:
-        if name not in self.raw:
-            if default is ...:
-                near = difflib.get_close_matches(name, list(self.raw), n=1)
-                if near:
-                    raise SettingsError(
-                        f"{self.source}: unknown key {self.key(near[0])} (value "
-                        f"{self.raw[near[0]]!r}); did you mean {name}?"
-                    )
-                raise SettingsError(f"{self.source}: {self.key(name)} is missing")
-            return default
-        value = self.raw.pop(name)
-        # TOML booleans are ints to isinstance; a threshold of `true` must not pass as 1.
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.error(name, value, expected or _kind_name(kind))
-        if not isinstance(value, kind):
-            raise self.error(name, value, expected or _kind_name(kind))
-        return value
-
-    def sub(self, name: str, default_empty: bool = False) -> _Table:
-        if name not in self.raw and default_empty:
-            return _Table(self.source, self.key(name), {})
-        return _Table(self.source, self.key(name), self.take(name, dict, expected="a table"))
-
-    def items(self) -> list[tuple[str, Any]]:
-        pairs = list(self.raw.items())
-        self.raw.clear()
-        return pairs
-
-    def done(self) -> None:
-        if self.raw:
-            name = sorted(self.raw)[0]
-            raise SettingsError(f"{self.source}: unknown key {self.key(name)} (value {self.raw[name]!r})")
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {
-        int: "a whole number",
-        float: "a number",
-        str: "a string",
-        dict: "a table",
-        bool: "true or false",
-    }
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _threshold(table: _Table, rule: Rule) -> Threshold:
-    bounds: dict[str, float | None] = {}
-    for name in ("fail_below", "warn_below", "fail_above", "warn_above"):
-        value = table.take(name, (int, float), None)
-        if value is not None and value < 0:
-            raise table.error(name, value, "a threshold >= 0 (no metric here can be negative)")
-        bounds[name] = None if value is None else float(value)
-    per_game = table.take("per_game", bool, False)
-    table.done()
-    threshold = Threshold(per_game=per_game, **bounds)
-    _check_consistent(table, threshold, rule)
-    return threshold
-
-
-def _check_consistent(table: _Table, t: Threshold, rule: Rule) -> None:
-    def bad(message: str) -> SettingsError:
-        return SettingsError(f"{table.source}: {table.path} = {{{t.describe()}}}: {message}")
-
-    if not t.bounds():
-        raise bad("no bound set; give fail_below or fail_above")
-    if t.fail_below is not None and t.warn_below is not None and t.warn_below < t.fail_below:
-        raise bad("warn_below is under fail_below, so the warning could never come first")
-    if t.fail_above is not None and t.warn_above is not None and t.warn_above > t.fail_above:
-        raise bad("warn_above is over fail_above, so the warning could never come first")
-    lows = [b for b in (t.fail_below, t.warn_below) if b is not None]
-    highs = [b for b in (t.fail_above, t.warn_above) if b is not None]
-    if lows and highs and max(lows) > min(highs):
-        raise bad("min > max: the lower bound is above the upper bound, so every value would fail")
-    if t.per_game:
-        return
-    # Lesson 3 of production: a check whose threshold can never fire passed for weeks through an outage.
-    if t.fail_below is not None and t.fail_below <= rule.lowest:
-        raise bad(
-            f"fail_below {format_number(t.fail_below)} can never fail: {rule.title} is never below "
-            f"{format_number(rule.lowest)}"
-        )
-    if t.fail_above is not None and rule.highest is not None and t.fail_above >= rule.highest:
-        raise bad(
-            f"fail_above {format_number(t.fail_above)} can never fail: {rule.title} is at most "
-            f"{format_number(rule.highest)}"
-        )
-
-
-def _canary(table: _Table, spec: CanarySpec, derived: Mapping[str, Threshold]) -> CanarySettings:
+def _canary(table: TomlTable, spec: CanarySpec, derived: Mapping[str, Threshold]) -> CanarySettings:
     params: dict[str, int | float | str] = {}
     for name in spec.params:
         value = table.take(name, int, expected="a whole number >= 1")
@@ -202,7 +111,9 @@ def _canary(table: _Table, spec: CanarySpec, derived: Mapping[str, Threshold]) -
     thresholds: dict[str, Threshold] = {}
     for rule in spec.rules:
         if rule.name in rules_table.raw:
-            thresholds[rule.name] = _threshold(rules_table.sub(rule.name), rule)
+            thresholds[rule.name] = threshold_from(
+                rules_table.sub(rule.name), rule.title, rule.lowest, rule.highest
+            )
         elif rule.name in derived:
             thresholds[rule.name] = derived[rule.name]
         else:
@@ -223,7 +134,7 @@ def load_settings(path: Path | None = None) -> Settings:
         raise SettingsError(f"{source}: settings file not found") from None
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{source}: not valid TOML ({error})") from None
-    root = _Table(source, "", document)
+    root = TomlTable(source, "", document)
     base = source.parent
 
     suite = root.sub("suite")
@@ -318,6 +229,12 @@ def load_settings(path: Path | None = None) -> Settings:
         entry.done()
         suites[name] = SuiteSchedule(name, minutes)
 
+    gate_table = root.sub("gate")
+    phase2_gate = parse_phase2_gate(gate_table.sub("phase2"))
+    gate_table.done()
+    betting_lines = parse_betting_lines(root.sub("betting_lines"))
+    prediction_quality = parse_prediction_quality(root.sub("prediction_quality"))
+
     channels_table = root.sub("channels")
     channels: dict[str, Channel] = {}
     for name, _ in list(channels_table.raw.items()):
@@ -344,4 +261,7 @@ def load_settings(path: Path | None = None) -> Settings:
         suites=suites,
         channels=channels,
         runbook_base_url=runbooks,
+        phase2_gate=phase2_gate,
+        betting_lines=betting_lines,
+        prediction_quality=prediction_quality,
     )
