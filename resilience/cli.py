@@ -134,7 +134,7 @@ def _canary(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result_payload(result, as_of=run.as_of, target=run.target), sort_keys=True))
         else:
-            print(f"{result.outcome.value.upper():7} {result.canary_id:20} {result.message}")
+            print(f"{result.outcome.value.upper():7} {result.check_id:20} {result.message}")
     return 0 if run.outcome in (Outcome.PASSED, Outcome.WARN, Outcome.SKIPPED) else 1
 
 

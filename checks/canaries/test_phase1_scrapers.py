@@ -2,11 +2,11 @@
 
 import pytest
 
-from plugins.canary_plugin import expect_healthy
-from resilience.canary.model import CanaryResult
+from plugins.checks_plugin import expect_healthy
+from resilience.results import CheckResult
 
 
 @pytest.mark.canary("phase1_scrapers")
 @pytest.mark.phase1
-def test_scrapers_delivered_recent_box_scores(canary: CanaryResult) -> None:
+def test_scrapers_delivered_recent_box_scores(canary: CheckResult) -> None:
     expect_healthy(canary)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from plugins.canary_plugin import expect_healthy
-from resilience.canary.model import CanaryResult
+from plugins.checks_plugin import expect_healthy
+from resilience.results import CheckResult
 
 
 @pytest.mark.canary("phase2_raw")
 @pytest.mark.phase2
-def test_yesterdays_raw_box_scores_are_complete(canary: CanaryResult) -> None:
+def test_yesterdays_raw_box_scores_are_complete(canary: CheckResult) -> None:
     expect_healthy(canary)

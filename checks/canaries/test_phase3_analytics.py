@@ -2,11 +2,11 @@
 
 import pytest
 
-from plugins.canary_plugin import expect_healthy
-from resilience.canary.model import CanaryResult
+from plugins.checks_plugin import expect_healthy
+from resilience.results import CheckResult
 
 
 @pytest.mark.canary("phase3_analytics")
 @pytest.mark.phase3
-def test_yesterdays_analytics_are_complete_and_plausible(canary: CanaryResult) -> None:
+def test_yesterdays_analytics_are_complete_and_plausible(canary: CheckResult) -> None:
     expect_healthy(canary)

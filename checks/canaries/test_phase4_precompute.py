@@ -2,11 +2,11 @@
 
 import pytest
 
-from plugins.canary_plugin import expect_healthy
-from resilience.canary.model import CanaryResult
+from plugins.checks_plugin import expect_healthy
+from resilience.results import CheckResult
 
 
 @pytest.mark.canary("phase4_precompute")
 @pytest.mark.phase4
-def test_feature_store_is_populated_with_good_quality(canary: CanaryResult) -> None:
+def test_feature_store_is_populated_with_good_quality(canary: CheckResult) -> None:
     expect_healthy(canary)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from plugins.canary_plugin import expect_healthy
-from resilience.canary.model import CanaryResult
+from plugins.checks_plugin import expect_healthy
+from resilience.results import CheckResult
 
 
 @pytest.mark.canary("phase6_publishing")
 @pytest.mark.phase6
-def test_champion_daily_signal_is_published(canary: CanaryResult) -> None:
+def test_champion_daily_signal_is_published(canary: CheckResult) -> None:
     expect_healthy(canary)

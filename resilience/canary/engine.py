@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from resilience.canary.catalog import ALL_STAR_GAMES, CALENDAR_METRICS, CANARIES, SCHEDULED_GAMES
-from resilience.canary.model import CanaryResult, CanarySpec, Metric, Readings, RuleResult
+from resilience.canary.model import CanarySpec, Metric, Readings
 from resilience.outcomes import Outcome, format_number, judge, worst
+from resilience.results import CheckResult, RuleResult
 from resilience.schemas import load_catalog
 from resilience.settings import Settings
 from resilience.warehouse.base import ParamValue, QueryError, QueryResult, Warehouse
@@ -54,7 +55,7 @@ class CanaryRun:
 
     as_of: dt.date
     target: str
-    results: Mapping[str, CanaryResult]
+    results: Mapping[str, CheckResult]
     queries: tuple[QueryRecord, ...] = field(default=())
 
     @property
@@ -192,13 +193,13 @@ def evaluate(
     readings: Readings,
     records: Mapping[str, QueryRecord],
     failures: Mapping[str, str],
-) -> CanaryResult:
+) -> CheckResult:
     """Judge one canary from the run's readings. Never raises: what cannot be judged is ERROR."""
     dates = canary_dates(spec, settings, as_of)
     tables = sorted({metric.table for metric in spec.metrics()} | {"schedule"})
     used = [records[t] for t in tables if t in records]
     known_bytes = [r.bytes_processed for r in used if r.bytes_processed is not None]
-    template = CanaryResult(
+    template = CheckResult(
         spec.id,
         spec.phase,
         spec.title,

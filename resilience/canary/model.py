@@ -13,8 +13,6 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from resilience.outcomes import Outcome, Threshold
-
 
 class MetricKind(enum.Enum):
     #: A count: a date with no rows reads as 0, which is real data, not a missing value.
@@ -128,30 +126,3 @@ class CanarySpec:
             if extra is not None:
                 found[extra.id] = extra
         return tuple(found.values())
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    name: str
-    title: str
-    value: float | None
-    threshold: Threshold
-    outcome: Outcome
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class CanaryResult:
-    """What one canary found. ``message`` is the one line an on-call engineer reads first."""
-
-    canary_id: str
-    phase: int
-    title: str
-    outcome: Outcome
-    message: str
-    dates: tuple[dt.date, ...]
-    rules: tuple[RuleResult, ...] = ()
-    query_ids: tuple[str, ...] = ()
-    seconds: float = 0.0
-    bytes_processed: int | None = None
-    sql: tuple[str, ...] = ()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from resilience.canary.model import CanaryResult
+from resilience.results import CheckResult
 
 
-def result_payload(result: CanaryResult, *, as_of: dt.date, target: str) -> dict[str, Any]:
+def result_payload(result: CheckResult, *, as_of: dt.date, target: str) -> dict[str, Any]:
     """The JSON object of one check (the ``--resilience-json`` line, and what workers send)."""
     return {
-        "id": result.canary_id,
+        "id": result.check_id,
         "phase": result.phase,
         "title": result.title,
         "outcome": result.outcome.value,
