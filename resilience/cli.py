@@ -11,7 +11,13 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from resilience.context import RunContext
+    from resilience.warehouse import Warehouse
 
 EXIT_USAGE = 64
 
@@ -69,7 +75,72 @@ def build_parser() -> argparse.ArgumentParser:
     canary.add_argument("--as-of", help="business date treated as today (YYYY-MM-DD)")
     canary.add_argument("--warehouse", help="duckdb:///ABS/PATH.duckdb or bigquery://PROJECT")
     canary.add_argument("--json", action="store_true", help="print one JSON object per canary")
+    gate = commands.add_parser(
+        "gate",
+        help="the phase 2 -> 3 quality gate for one game date",
+        description="Exit status: 0 PROCEED, 1 PROCEED_WITH_WARNING, 2 FAIL, 3 INCONCLUSIVE, 64 usage error.",
+    )
+    gate.add_argument(
+        "--date", type=_date, help="game date to judge (default: the day before the as-of date)"
+    )
+    gate.add_argument("--warehouse", help="duckdb:///ABS/PATH.duckdb or bigquery://PROJECT")
+    gate.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return parser
+
+
+@dataclass(frozen=True)
+class _Opened:
+    context: RunContext
+    warehouse: Warehouse
+    as_of: dt.date
+
+
+def _open_target(warehouse: str | None, as_of: str | None = None) -> _Opened:
+    """Resolve the run context and open its warehouse; usage errors name the value and its source."""
+    from resilience.context import ContextError, ensure_demo_warehouse, resolve_as_of, resolve_context
+    from resilience.warehouse import WarehouseConfigError, open_warehouse
+
+    try:
+        context = resolve_context(warehouse=warehouse, as_of=as_of)
+    except ContextError as error:
+        raise UsageError(str(error)) from None
+    demo_date = ensure_demo_warehouse(context) if context.target.kind == "duckdb" else None
+    day, _ = resolve_as_of(context, demo_date)
+    try:
+        opened = open_warehouse(context.target, context.settings.bigquery)
+    except WarehouseConfigError as error:
+        raise UsageError(f"{error} (target from {context.target_source})") from None
+    return _Opened(context, opened, day)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from resilience.context import business_today
+    from resilience.gate.phase2 import evaluate_phase2_gate
+    from resilience.outcomes import format_number
+
+    opened = _open_target(args.warehouse)
+    context, warehouse = opened.context, opened.warehouse
+    try:
+        game_date = args.date or opened.as_of - dt.timedelta(days=1)
+        today = business_today(context.settings.timezone)
+        if game_date > today:
+            raise UsageError(
+                f"--date {game_date.isoformat()} is in the future (today is {today.isoformat()} in "
+                f"{context.settings.timezone}); the gate judges games already played"
+            )
+        result = evaluate_phase2_gate(warehouse, game_date, context.settings)
+    finally:
+        warehouse.close()
+    if args.json:
+        print(json.dumps(result.to_json(), sort_keys=True))
+    else:
+        print(result.message)
+        for rule in result.rules:
+            value = "n/a" if rule.value is None else format_number(rule.value)
+            cost = f"-{format_number(rule.deduction)}" if rule.deduction else "ok"
+            note = f"  ({rule.note})" if rule.note else ""
+            print(f"  {cost:>5}  {rule.title}: {value} (limit {format_number(rule.limit)}){note}")
+    return result.status.exit_code
 
 
 def _demo_build(args: argparse.Namespace) -> int:
@@ -110,26 +181,13 @@ def _demo_faults() -> int:
 def _canary(args: argparse.Namespace) -> int:
     from resilience.canary.engine import run_canaries
     from resilience.canary.payload import result_payload
-    from resilience.context import ContextError, ensure_demo_warehouse, resolve_as_of, resolve_context
     from resilience.outcomes import Outcome
-    from resilience.warehouse import WarehouseConfigError, open_warehouse
 
+    opened = _open_target(args.warehouse, args.as_of)
     try:
-        context = resolve_context(warehouse=args.warehouse, as_of=args.as_of)
-    except ContextError as error:
-        raise UsageError(str(error)) from None
-    demo_date = None
-    if context.target.kind == "duckdb":
-        demo_date = ensure_demo_warehouse(context)
-    as_of, _ = resolve_as_of(context, demo_date)
-    try:
-        warehouse = open_warehouse(context.target, context.settings.bigquery)
-    except WarehouseConfigError as error:
-        raise UsageError(f"{error} (target from {context.target_source})") from None
-    try:
-        run = run_canaries(warehouse, context.settings, as_of)
+        run = run_canaries(opened.warehouse, opened.context.settings, opened.as_of)
     finally:
-        warehouse.close()
+        opened.warehouse.close()
     for result in run.results.values():
         if args.json:
             print(json.dumps(result_payload(result, as_of=run.as_of, target=run.target), sort_keys=True))
@@ -145,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo_build(args)
         if args.command == "demo":
             return _demo_faults()
+        if args.command == "gate":
+            return _gate(args)
         return _canary(args)
     except UsageError as error:
         print(f"resilience: error: {error}", file=sys.stderr)

@@ -28,11 +28,13 @@ SIGNALS = "nba_predictions.daily_prediction_signals"
 
 @dataclass(frozen=True)
 class Fault:
-    """A named breakage and the canary check ids it must make FAIL."""
+    """A named breakage, the canary check ids it must make FAIL, and the phase 2 gate deductions it
+    causes for yesterday (names of ``[gate.phase2.deductions]``; empty = the gate proceeds)."""
 
     name: str
     description: str
     trips: frozenset[str]
+    gate: frozenset[str] = frozenset()
 
 
 class Stage(enum.Enum):
@@ -77,7 +79,9 @@ def _null_player_names(scene: FaultScene) -> None:
         "ORDER BY game_id, player_lookup",
         yesterday,
     )
-    chosen = scene.rng.sample(candidates, min(10, len(candidates)))
+    # 8% of the night's rows: over the phase 2 gate's 5% NULL-rate limit, so the gate deducts too.
+    total = len(scene.rows(f"SELECT 1 FROM {GAMEBOOK} WHERE game_date = ?", yesterday))
+    chosen = scene.rng.sample(candidates, min(max(1, round(0.08 * total)), len(candidates)))
     scene.connection.executemany(
         f"UPDATE {GAMEBOOK} SET player_name = NULL WHERE game_date = ? AND game_id = ? AND player_lookup = ?",
         [[yesterday, game_id, lookup] for game_id, lookup in chosen],
@@ -205,8 +209,9 @@ def _entry(
     apply: Callable[[FaultScene], None],
     needs: tuple[tuple[int, int], ...],
     stage: Stage = Stage.BEFORE_SIGNALS,
+    gate: frozenset[str] = frozenset(),
 ) -> tuple[Fault, _Breakage]:
-    return Fault(name, description, frozenset(trips)), _Breakage(needs, stage, apply)
+    return Fault(name, description, frozenset(trips), gate), _Breakage(needs, stage, apply)
 
 
 _YESTERDAY_HAS_GAMES = ((-1, 2),)
@@ -215,18 +220,21 @@ _TODAY_HAS_GAMES = ((0, 2),)
 _REGISTRY: tuple[tuple[Fault, _Breakage], ...] = (
     _entry(
         "null_player_names",
-        "About 10 of yesterday's gamebook rows (non-playing players) have player_name NULL.",
+        "8% of yesterday's gamebook rows (non-playing players) have player_name NULL; the phase 2 gate "
+        "deducts 0.3 and proceeds with a warning.",
         {"phase2_raw"},
         _null_player_names,
         _YESTERDAY_HAS_GAMES,
+        gate=frozenset({"null_player_name"}),
     ),
     _entry(
         "missing_games",
         "2 of yesterday's games are absent from the gamebook and from player_game_summary; "
-        "the schedule still says final.",
+        "the schedule still says final. The phase 2 gate deducts 0.3 and proceeds with a warning.",
         {"phase2_raw", "analytics_coverage"},
         _missing_games,
         ((-1, 4),),
+        gate=frozenset({"missing_games"}),
     ),
     _entry(
         "empty_analytics_day",
@@ -269,10 +277,12 @@ _REGISTRY: tuple[tuple[Fault, _Breakage], ...] = (
     _entry(
         "stale_raw_data",
         "The scrapers stopped: no gamebook rows for as_of - 2 and as_of - 1, so the newest gamebook "
-        "processed_at is early on as_of - 2 (games of as_of - 3), over two days old; other tables untouched.",
+        "processed_at is early on as_of - 2 (games of as_of - 3), over two days old; other tables untouched. "
+        "The phase 2 gate deducts 0.3 (missing games) and 0.2 (too few rows) and fails.",
         {"phase1_scrapers", "phase2_raw"},
         _stale_raw_data,
         _YESTERDAY_HAS_GAMES,
+        gate=frozenset({"missing_games", "too_few_rows"}),
     ),
     _entry(
         "duplicate_analytics_rows",
