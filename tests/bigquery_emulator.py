@@ -279,7 +279,9 @@ def load_duckdb_into_bigquery(
             if rows:
                 job_config = bigquery.LoadJobConfig(
                     schema=[bigquery.SchemaField.from_api_repr(dict(field)) for field in fields],
-                    write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                    # APPEND into the table just recreated: the emulator turns every REQUIRED column
+                    # NULLABLE on a WRITE_TRUNCATE load, which would read as schema drift.
+                    write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
                 )
                 client.load_table_from_json(rows, table, job_config=job_config).result(timeout=timeout)
             copied[table] = len(rows)

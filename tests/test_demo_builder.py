@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from resilience.demo import DEFAULT_DEMO_DATE, FAULTS, DemoBuild, Fault, build_demo, read_build_info
+from resilience.demo.builder import BUILDER_VERSION
 from resilience.demo.calendar import GameKind, build_season
 from resilience.demo.schema import load_schemas
 
@@ -128,7 +129,12 @@ def test_the_default_season_builds_quickly_with_every_table_filled(default_seaso
     counts = default_season.row_counts
     assert set(counts) == set(TABLES)
     for table in TABLES:
-        if table in ("nba_raw.bdl_player_boxscores", "nba_orchestration.healing_events"):
+        # Empty by design: a disabled source, and the tables the suite itself writes.
+        if table in (
+            "nba_raw.bdl_player_boxscores",
+            "nba_orchestration.healing_events",
+            "nba_orchestration.check_results",
+        ):
             assert counts[table] == 0, table
         else:
             assert counts[table] > 0, table
@@ -211,7 +217,9 @@ def test_model_quality_looks_like_a_healthy_production_day(default_season: DemoB
             connection,
             f"SELECT avg(prediction_correct::INT) FROM {ACCURACY} WHERE system_id = 'catboost_v9'",
         )
-        assert 0.55 <= hit_rate <= 0.62
+        # Production bounds the overall hit rate only by the leakage guard (<= 80%); the champion must
+        # also clear 72% on edge >= 5 bets, which in this generator puts the overall rate near 0.69.
+        assert 0.55 <= hit_rate <= 0.75
         mae = number(
             connection, f"SELECT avg(absolute_error) FROM {ACCURACY} WHERE system_id = 'catboost_v9'"
         )
@@ -518,7 +526,7 @@ def test_build_info_round_trips(build_with: BuildWith) -> None:
         row = connection.execute(
             "SELECT faults, builder_version, built_at IS NOT NULL FROM nba_orchestration.demo_build_info"
         ).fetchall()
-    assert row == [("null_player_names,missing_signal", "demo-builder/1", True)]
+    assert row == [("null_player_names,missing_signal", BUILDER_VERSION, True)]
 
 
 def test_build_info_is_none_for_a_file_that_is_not_a_demo(tmp_path: Path) -> None:

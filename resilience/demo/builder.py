@@ -8,6 +8,7 @@ the wall clock (except ``demo_build_info.built_at``), so the same inputs give th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import tempfile
@@ -34,11 +35,24 @@ from resilience.demo.predictions import (
     prediction_rows,
 )
 from resilience.demo.roster import build_rosters
-from resilience.demo.schema import TableSchema, create_warehouse, load_schemas
+from resilience.demo.schema import SCHEMAS_DIR, TableSchema, create_warehouse, load_schemas
 from resilience.demo.signals import publish_signals
 
 DEFAULT_DEMO_DATE = date(2026, 1, 15)  # a Thursday in mid-season, a month before the All-Star break
-BUILDER_VERSION = "demo-builder/1"
+
+
+def _source_digest() -> str:
+    """A digest of what decides a demo's contents: this package's code and the table catalog."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.glob("*.py"), *SCHEMAS_DIR.glob("*.json")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# A default demo built by other code or for other tables is rebuilt (context.ensure_demo_warehouse).
+BUILDER_VERSION = f"demo-builder/2+{_source_digest()}"
 BUILD_INFO = "nba_orchestration.demo_build_info"
 _BACKFILLED_DAYS = 6  # predictions of a season's first days were written later by a backfill
 _BACKFILL_AFTER = 14
@@ -293,6 +307,19 @@ def build_demo(
         _remove(_wal(tmp))
         raise
     return DemoBuild(out, as_of, seed, chosen, row_counts, seconds, seasons)
+
+
+def demo_is_current(path: Path) -> bool:
+    """Whether ``path`` was built by this builder from this table catalog."""
+    with duckdb.connect(str(path), read_only=True) as connection:
+        found = connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name = ?",
+            [BUILD_INFO],
+        ).fetchone()
+        if not found or not found[0]:
+            return False
+        row = connection.execute(f"SELECT builder_version FROM {BUILD_INFO} LIMIT 1").fetchone()
+    return row is not None and row[0] == BUILDER_VERSION
 
 
 def read_build_info(path: Path) -> DemoBuild | None:
