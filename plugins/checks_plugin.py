@@ -115,9 +115,26 @@ def check_target(request: pytest.FixtureRequest) -> Iterator[CheckTarget]:
         warehouse.close()
 
 
+#: Markers that name a check's suite, in order of precedence; the suite decides the alert channel.
+SUITE_MARKERS = ("canary", "gate", "schema", "drift", "predeploy", "postdeploy", "meta", "smoke")
+
+
+def check_labels(item: pytest.Item) -> dict[str, Any]:
+    """Suite, critical flag and channel override of a check, from its markers."""
+    suite = next((name for name in SUITE_MARKERS if item.get_closest_marker(name) is not None), "unknown")
+    labels: dict[str, Any] = {"suite": suite, "critical": item.get_closest_marker("critical") is not None}
+    channel = item.get_closest_marker("alert_channel")
+    if channel is not None:
+        if len(channel.args) != 1 or not isinstance(channel.args[0], str):
+            raise pytest.UsageError(f"{item.nodeid}: mark it @pytest.mark.alert_channel('<channel>')")
+        labels["alert_channel"] = channel.args[0]
+    return labels
+
+
 def announce_check(request: pytest.FixtureRequest, check_id: str, phase: int, title: str) -> None:
     """Name the check on the report before measuring, so a hang or crash is still recorded as ERROR."""
-    request.node.user_properties.append((CHECK_PROPERTY, {"id": check_id, "phase": phase, "title": title}))
+    identity = {"id": check_id, "phase": phase, "title": title, **check_labels(request.node)}
+    request.node.user_properties.append((CHECK_PROPERTY, identity))
 
 
 def attach_result(

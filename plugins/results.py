@@ -50,6 +50,9 @@ def record_from_report(
     if check is None:
         return None
     result = props.get(RESULT_PROPERTY)
+    if result is not None:
+        # The identity (suite, routing labels) was set before measuring; the result adds the rest.
+        result = {**check, **result}
     if result is not None and (when == "call" or report_outcome != "passed"):
         if report_outcome == "failed" and when == "call" and result["outcome"] not in ("failed", "error"):
             # The check judged the data fine but the test itself broke afterwards.

@@ -126,14 +126,15 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def ensure_demo_warehouse(context: RunContext) -> dt.date | None:
     """Build the default demo warehouse if it is missing; return the date a demo file was built for."""
-    from resilience.demo import build_demo, read_build_info
+    from resilience.demo import build_demo, demo_is_current, read_build_info
 
     path = context.target.path
     if path is None:
         return None
     if context.is_default_demo:
         with _file_lock(path.with_name(path.name + ".lock")):
-            if not path.exists():
+            # Rebuilt when the builder or the table catalog changed since: an old file lacks new tables.
+            if not path.exists() or not demo_is_current(path):
                 build_demo(path)
     if not path.exists():
         return None

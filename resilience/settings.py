@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from resilience.alerts.config import AlertSettings, parse_alerts
 from resilience.canary.catalog import CANARIES
 from resilience.canary.model import CanarySpec
 from resilience.gate.config import Phase2GateSettings, parse_phase2_gate
@@ -42,7 +43,17 @@ DEFAULT_SETTINGS_PATH = REPO_ROOT / "resilience.toml"
 _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_TABLE_KEYS = ("schedule", "gamebook", "analytics", "features", "predictions", "signals", "grading", "props")
+_TABLE_KEYS = (
+    "schedule",
+    "gamebook",
+    "analytics",
+    "features",
+    "predictions",
+    "signals",
+    "grading",
+    "props",
+    "check_results",
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class Settings:
     phase2_gate: Phase2GateSettings
     betting_lines: BettingLineSettings
     prediction_quality: PredictionQualitySettings
+    alerts: AlertSettings
 
     def query_params(self) -> dict[str, int | float | str]:
         """The named parameters every metric query may use (besides its date window)."""
@@ -153,6 +165,9 @@ def load_settings(path: Path | None = None) -> Settings:
     timeout = warehouse.take("job_timeout_seconds", (int, float))
     if timeout <= 0:
         raise warehouse.error("job_timeout_seconds", timeout, "a number of seconds > 0")
+    write_timeout = warehouse.take("write_timeout_seconds", (int, float))
+    if write_timeout <= 0:
+        raise warehouse.error("write_timeout_seconds", write_timeout, "a number of seconds > 0")
     max_bytes = warehouse.take("maximum_bytes_billed", int)
     if max_bytes <= 0:
         raise warehouse.error("maximum_bytes_billed", max_bytes, "a whole number of bytes > 0")
@@ -244,6 +259,14 @@ def load_settings(path: Path | None = None) -> Settings:
             raise entry.error("webhook_env", env, "an environment variable name such as SLACK_WEBHOOK_URL_X")
         entry.done()
         channels[name] = Channel(name if name.startswith("#") else f"#{name}", env)
+    alerts = parse_alerts(
+        root.sub("alerts"), base, {name.lstrip("#"): channel for name, channel in channels.items()}
+    )
+    unrouted = sorted(set(suites) - set(alerts.routing))
+    if unrouted:
+        raise SettingsError(
+            f"{source}: alerts.routing.{unrouted[0]} is missing: suite {unrouted[0]!r} has no channel"
+        )
     root.done()
 
     return Settings(
@@ -252,7 +275,7 @@ def load_settings(path: Path | None = None) -> Settings:
         demo_warehouse=demo,
         reports_dir=reports,
         state_dir=state,
-        bigquery=BigQueryOptions(float(timeout), max_bytes, location, labels),
+        bigquery=BigQueryOptions(float(timeout), float(write_timeout), max_bytes, location, labels),
         tables=tables,
         champion_model=champion,
         champion_family=champion_family,
@@ -264,4 +287,5 @@ def load_settings(path: Path | None = None) -> Settings:
         phase2_gate=phase2_gate,
         betting_lines=betting_lines,
         prediction_quality=prediction_quality,
+        alerts=alerts,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from resilience.settings import Settings
 from resilience.warehouse import BigQueryOptions, WarehouseTarget, open_warehouse
 from tests.bigquery_emulator import BigQueryEmulator, load_duckdb_into_bigquery
 from tests.demo_fixtures import DemoFactory, run_on
+from tests.subprocess_env import clean_environment
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
@@ -65,7 +65,7 @@ def test_pytest_m_canary_runs_against_bigquery_from_the_environment(
     loaded_emulator: BigQueryEmulator, tmp_path: Path
 ) -> None:
     results = tmp_path / "results.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESILIENCE_", "PYTEST_"))}
+    env = clean_environment()
     env["RESILIENCE_WAREHOUSE"] = f"bigquery://{loaded_emulator.project}?endpoint={loaded_emulator.endpoint}"
     env["RESILIENCE_AS_OF"] = DEFAULT_DEMO_DATE.isoformat()
     done = subprocess.run(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 from resilience.canary.catalog import CANARIES
 from resilience.demo import DEFAULT_DEMO_DATE
 from tests.demo_fixtures import DemoFactory
+from tests.subprocess_env import clean_environment
 
 REPO = Path(__file__).resolve().parent.parent
 YESTERDAY = (DEFAULT_DEMO_DATE - dt.timedelta(days=1)).isoformat()
@@ -25,7 +25,7 @@ YESTERDAY = (DEFAULT_DEMO_DATE - dt.timedelta(days=1)).isoformat()
 def run_canaries_command(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RESILIENCE_", "PYTEST_"))}
+    environment = clean_environment()
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "canary", "-p", "no:cacheprovider", *args],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from resilience.settings import Settings
 from resilience.sql_guard import partition_filter_violations
 from resilience.warehouse.duckdb_backend import DuckDBWarehouse
 from tests.demo_fixtures import DemoFactory
+from tests.subprocess_env import clean_environment
 
 REPO = Path(__file__).resolve().parent.parent
 YESTERDAY = DEFAULT_DEMO_DATE - dt.timedelta(days=1)
@@ -213,7 +213,7 @@ def test_the_gate_queries_filter_their_partitions(settings: Settings) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESILIENCE_")}
+    env = clean_environment()
     return subprocess.run(
         [sys.executable, "-m", "resilience.cli", "gate", *args],
         cwd=REPO,
@@ -270,7 +270,7 @@ def test_a_bad_or_future_date_is_a_usage_error(demo_path: Path, date: str, expec
 
 def test_pytest_m_gate_names_the_failing_rule(demo_factory: DemoFactory) -> None:
     demo = demo_factory(faults=("stale_raw_data",))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESILIENCE_", "PYTEST_"))}
+    env = clean_environment()
     done = subprocess.run(
         [
             sys.executable,

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from resilience.schemas import TableSchema
+
 #: The values a named query parameter may take; each maps to one BigQuery scalar type.
 ParamValue = bool | int | float | str | dt.date | dt.datetime
 QueryParams = Mapping[str, ParamValue]
@@ -32,6 +34,9 @@ class BigQueryOptions:
     """How BigQuery jobs are bounded and labelled; resolved from settings, applied to every job."""
 
     job_timeout_seconds: float = 120.0
+    #: Bound on each table write (history, healing events) including retries: a hung warehouse must not
+    #: hold the end of a run for minutes; what could not be written waits in the state store's outbox.
+    write_timeout_seconds: float = 30.0
     maximum_bytes_billed: int = 50 * 1024**3
     location: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -67,6 +72,11 @@ class Warehouse(Protocol):
 
     def query(self, sql: str, params: QueryParams, *, label: str) -> QueryResult:
         """Run one BigQuery-dialect query with named parameters; raise :class:`QueryError` on failure."""
+        ...
+
+    def describe_table(self, table: str) -> TableSchema | None:
+        """The live columns of ``dataset.table`` (or view) in BigQuery's type names, None if it does not
+        exist; raise :class:`QueryError` when the warehouse cannot answer."""
         ...
 
     def close(self) -> None: ...

@@ -23,6 +23,7 @@ from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
 
+from resilience.schemas import FieldSchema, TableSchema
 from resilience.warehouse.base import (
     BigQueryOptions,
     ParamValue,
@@ -47,6 +48,8 @@ _REQUEST_PREFIX = re.compile(r"^[A-Z]+ \S+: ")
 #: What a call through the client may raise besides its documented API errors: credentials that cannot
 #: be refreshed, and transport errors the client does not retry (TLS failures).
 _TRANSPORT_ERRORS = (auth_exceptions.GoogleAuthError, requests.exceptions.RequestException)
+#: The API still answers in legacy SQL's type names; the catalog spells them as Standard SQL does.
+_STANDARD_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
 
 
 def label_value(text: str) -> str:
@@ -202,6 +205,7 @@ class BigQueryWarehouse:
         # Retries of the API calls themselves default to ten minutes; a check that cannot reach
         # BigQuery should fail within its own timeout instead.
         self._retry = DEFAULT_RETRY.with_timeout(options.job_timeout_seconds)
+        self._write_retry = DEFAULT_RETRY.with_timeout(options.write_timeout_seconds)
 
     @property
     def target(self) -> str:
@@ -266,6 +270,31 @@ class BigQueryWarehouse:
             labels=dict(config.labels),
         )
 
+    def describe_table(self, table: str) -> TableSchema | None:
+        label = f"describe {table}"
+        try:
+            definition = self._client.get_table(
+                table, retry=self._retry, timeout=self._options.job_timeout_seconds
+            )
+        except google_exceptions.NotFound:
+            return None
+        except google_exceptions.RetryError as error:
+            reason = f"no answer within {self._options.job_timeout_seconds:g} s of retries"
+            raise QueryError(
+                label, self.target, f"{reason}: {first_line(_message(error.cause or error))}"
+            ) from error
+        except (google_exceptions.GoogleAPIError, *_TRANSPORT_ERRORS) as error:
+            raise QueryError(label, self.target, first_line(_message(error))) from error
+        fields = tuple(
+            FieldSchema(
+                field.name, _STANDARD_TYPES.get(field.field_type, field.field_type), field.mode or "NULLABLE"
+            )
+            for field in definition.schema
+        )
+        partitioning = definition.time_partitioning
+        # A view's base table is only in its SQL; the catalog's view_of is not recovered from it.
+        return TableSchema(table, partitioning.field if partitioning else None, None, fields)
+
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Stream ``rows`` into ``dataset.table``; raise :class:`RowsRejectedError` naming the bad rows.
 
@@ -280,7 +309,7 @@ class BigQueryWarehouse:
             raise TableWriteError(table, str(error)) from error
         try:
             insert_errors = self._client.insert_rows_json(
-                table, json_rows, retry=self._retry, timeout=self._options.job_timeout_seconds
+                table, json_rows, retry=self._write_retry, timeout=self._options.write_timeout_seconds
             )
         except (google_exceptions.GoogleAPIError, *_TRANSPORT_ERRORS) as error:
             raise TableWriteError(table, first_line(_message(error))) from error
@@ -309,8 +338,9 @@ class BigQueryWarehouse:
                 type_=bigquery.TimePartitioningType.DAY, field=partition_column
             )
         try:
-            self._client.create_dataset(dataset, exists_ok=True, retry=self._retry)
-            self._client.create_table(definition, exists_ok=True, retry=self._retry)
+            timeout = self._options.write_timeout_seconds
+            self._client.create_dataset(dataset, exists_ok=True, retry=self._write_retry, timeout=timeout)
+            self._client.create_table(definition, exists_ok=True, retry=self._write_retry, timeout=timeout)
         except (google_exceptions.GoogleAPIError, *_TRANSPORT_ERRORS) as error:
             raise TableWriteError(table, first_line(_message(error))) from error
 
