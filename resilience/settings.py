@@ -17,6 +17,7 @@ from resilience.alerts.config import AlertSettings, parse_alerts
 from resilience.canary.catalog import CANARIES
 from resilience.canary.model import CanarySpec
 from resilience.gate.config import Phase2GateSettings, parse_phase2_gate
+from resilience.healing_settings import HealingSettings, parse_healing
 from resilience.outcomes import Threshold
 from resilience.quality.config import (
     BettingLineSettings,
@@ -53,7 +54,21 @@ _TABLE_KEYS = (
     "grading",
     "props",
     "check_results",
+    "healing_events",
 )
+
+
+RUNBOOK_DIR = REPO_ROOT / "docs" / "runbooks"
+
+
+def runbook_page(check_id: str, directory: Path = RUNBOOK_DIR) -> str:
+    """The first of the check id and its dotted prefixes that has a page in ``docs/runbooks``."""
+    parts = check_id.split(".")
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if (directory / f"{name}.md").exists():
+            return name
+    return "index"
 
 
 @dataclass(frozen=True)
@@ -101,14 +116,20 @@ class Settings:
     betting_lines: BettingLineSettings
     prediction_quality: PredictionQualitySettings
     alerts: AlertSettings
+    healing: HealingSettings
 
     def query_params(self) -> dict[str, int | float | str]:
         """The named parameters every metric query may use (besides its date window)."""
         return {**self.metric_params, "champion_model": self.champion_model}
 
-    def runbook_url(self, canary_id: str) -> str:
-        page = self.canaries[canary_id].runbook if canary_id in self.canaries else ""
-        return page if "://" in page else f"{self.runbook_base_url.rstrip('/')}/{page or canary_id}"
+    def runbook_url(self, check_id: str) -> str:
+        """The runbook page of a check: its canary's ``runbook`` setting, else ``docs/runbooks/<page>.md``
+        where page is the check id or its nearest dotted prefix that has a page (gate.phase2.null_points
+        -> gate.phase2)."""
+        page = self.canaries[check_id].runbook if check_id in self.canaries else ""
+        if "://" in page:
+            return page
+        return f"{self.runbook_base_url.rstrip('/')}/{page or runbook_page(check_id)}.md"
 
 
 def _canary(table: TomlTable, spec: CanarySpec, derived: Mapping[str, Threshold]) -> CanarySettings:
@@ -267,6 +288,7 @@ def load_settings(path: Path | None = None) -> Settings:
         raise SettingsError(
             f"{source}: alerts.routing.{unrouted[0]} is missing: suite {unrouted[0]!r} has no channel"
         )
+    healing = parse_healing(root.sub("healing"))
     root.done()
 
     return Settings(
@@ -288,4 +310,5 @@ def load_settings(path: Path | None = None) -> Settings:
         betting_lines=betting_lines,
         prediction_quality=prediction_quality,
         alerts=alerts,
+        healing=healing,
     )

@@ -130,3 +130,9 @@ def check_consistent(
             f"fail_above {format_number(t.fail_above)} can never fail: {title} is at most "
             f"{format_number(highest)}"
         )
+    # ... and one that always fails is as useless: it would page every run until someone turned it off.
+    if t.fail_below is not None and highest is not None and t.fail_below > highest:
+        raise bad(
+            f"fail_below {format_number(t.fail_below)} always fails: {title} is at most "
+            f"{format_number(highest)}"
+        )

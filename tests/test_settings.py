@@ -109,6 +109,34 @@ def test_a_bad_value_is_named_with_its_file_and_key(
     assert expected in error_of(edited(tmp_path, old, new))
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("null_player_name = 0.3", "null_player_name = 1.3", "gate.phase2.deductions.null_player_name = 1.3"),
+        (
+            "max_mean_age_hours = 12",
+            "max_mean_age_hours = 36",
+            "gate.phase2.max_mean_age_hours = 36: expected at most",
+        ),
+        ("warning_score = 0.7", "warning_score = 1", "gate.phase2.warning_score = 1"),
+        ('canary = "canary-alerts"', 'canary = "canary-alert"', "alerts.routing.canary = 'canary-alert'"),
+        ("flapping_changes = 4", "flapping_changes = 12", "alerts.flapping_changes = 12"),
+        ("cooldown_hours = 4", "cooldown_hours = 0", "alerts.cooldown_hours = 0"),
+        ('canary = "canary-alerts"\n', "", "alerts.routing.canary is missing: suite 'canary' has no channel"),
+        ("write_timeout_seconds = 30", "write_timeout_seconds = -1", "warehouse.write_timeout_seconds = -1"),
+        (
+            "quality_ready_share = { fail_below = 0.6 }",
+            "quality_ready_share = { fail_below = 1.2 }",
+            "fail_below 1.2 always fails: share of quality-ready rows is at most 1",
+        ),
+    ],
+)
+def test_a_bad_gate_alert_or_warehouse_value_is_named(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert expected in error_of(edited(tmp_path, old, new))
+
+
 def test_a_file_that_is_not_toml_says_so(tmp_path: Path) -> None:
     assert "not valid TOML" in error_of(write(tmp_path, "[suite\n"))
 
