@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +39,9 @@ from resilience.state.base import (
     utc,
 )
 from resilience.state.model import AlertState, Heartbeat, OutboxItem
+
+#: Tries of a contended outbox_add before its failure is reported (each after the client's own retries).
+_CONTENDED_ATTEMPTS = 4
 
 __all__ = [
     "ALERT_STATES",
@@ -244,8 +248,21 @@ class FirestoreStateStore:
                 transaction.create(queued, document)
                 return True
 
-            added: bool = add_if_new(self._client.transaction())
-            return added
+            # Under contention the emulator (and Firestore) abort the losing transaction with "lock
+            # timeout" once the client's own retries are spent. The loser re-reads: if the item exists
+            # now, another writer won; if not, it tries again, a bounded number of times.
+            for attempt in range(_CONTENDED_ATTEMPTS):
+                try:
+                    added: bool = add_if_new(self._client.transaction())
+                    return added
+                except (api_exceptions.Aborted, api_exceptions.AlreadyExists):
+                    snapshots = self._client.get_all([queued, delivered], **self._bounded())
+                    if any(snapshot.exists for snapshot in snapshots):
+                        return False
+                    if attempt == _CONTENDED_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+            return False
 
     def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
         check_limit(limit)
