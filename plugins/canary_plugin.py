@@ -19,7 +19,8 @@ from resilience.canary.engine import CanaryRun, run_canaries
 from resilience.results import CheckResult
 
 MARKERS = (
-    "canary(canary_id): a pipeline canary; the argument names its definition in resilience.canary.catalog",
+    "canary(canary_id): a pipeline canary; the argument names its SQL definition in resilience.canary "
+    "(bare: a canary with its own measurement)",
     "phase1: phase 1, scrapers",
     "phase2: phase 2, raw processing",
     "phase3: phase 3, analytics",
@@ -36,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _canary_id(item: pytest.Item) -> str | None:
     marker = item.get_closest_marker("canary")
-    if marker is None:
+    if marker is None or not marker.args:
+        # A bare @pytest.mark.canary is a canary measured by its own fixtures (prediction batches),
+        # not by the SQL batch.
         return None
     if len(marker.args) != 1 or not isinstance(marker.args[0], str):
         raise pytest.UsageError(f"{item.nodeid}: mark it @pytest.mark.canary('<canary id>')")
