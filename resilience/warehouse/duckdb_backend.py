@@ -75,12 +75,18 @@ class DuckDBWarehouse:
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path, *, read_only: bool = True) -> None:
+    def __init__(self, path: Path, *, read_only: bool = True, create: bool = False) -> None:
         self._path = path
-        if read_only and not path.exists():
+        # Never create a warehouse by opening it: a writer pointed at a wrong or deleted path would
+        # otherwise leave a file holding only the table it wrote, which later reads as the warehouse.
+        if not path.exists() and not (create and not read_only):
             raise WarehouseConfigError(f"DuckDB warehouse file {path} does not exist")
         try:
+            # UTC, whatever the machine's zone: sqlglot's translation of DATE(ts, tz) and friends reads
+            # the session time zone, and BigQuery's own default is UTC.
             self._connection = duckdb.connect(str(path), read_only=read_only)
+            # (Set after connecting: the time-zone extension is not loaded yet while connecting.)
+            self._connection.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as error:
             raise WarehouseConfigError(
                 f"cannot open DuckDB warehouse {path}: {first_line(str(error))}"
@@ -167,16 +173,30 @@ class DuckDBWarehouse:
         except duckdb.Error as error:
             raise QueryError(f"create {table}", self.target, first_line(str(error))) from error
 
-    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Append ``rows`` (all with the same keys) in one transaction: all or none are written."""
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: str | None = None) -> None:
+        """Append ``rows`` (all with the same keys) in one transaction: all or none are written.
+
+        With ``key`` (a column every row carries), a row whose key value is in the table already,
+        or earlier in ``rows``, is skipped: writing the same rows again changes nothing.
+        """
         if not rows:
             return
         names = list(rows[0])
         placeholders = ", ".join("?" for _ in names)
-        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})"
+        values = [[row.get(name) for name in names] for row in rows]
+        if key is None:
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})"
+        else:
+            if key not in names:
+                raise QueryError(f"insert into {table}", self.target, f"the rows have no key column {key!r}")
+            sql = (
+                f"INSERT INTO {table} ({', '.join(names)}) SELECT {placeholders}"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = ?)"
+            )
+            values = [[*row, row[names.index(key)]] for row in values]
         try:
             self._connection.execute("BEGIN TRANSACTION")
-            self._connection.executemany(sql, [[row.get(name) for name in names] for row in rows])
+            self._connection.executemany(sql, values)
             self._connection.execute("COMMIT")
         except duckdb.Error as error:
             self._connection.execute("ROLLBACK")
