@@ -18,7 +18,11 @@ class WritableWarehouse(Protocol):
     def ensure_table(
         self, table: str, fields: Sequence[Mapping[str, Any]], partition_column: str | None
     ) -> None: ...
-    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: str | None = None) -> None:
+        """Append ``rows``; with ``key``, a row whose key value was written before is not written again
+        (exactly in DuckDB, best effort in BigQuery)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -52,8 +56,11 @@ def history_rows(
     return rows
 
 
-def write_history(warehouse: WritableWarehouse, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Create the table from the schema catalog if missing, then append ``rows`` in one request."""
+def write_history(
+    warehouse: WritableWarehouse, table: str, rows: Sequence[Mapping[str, Any]], *, key: str | None = None
+) -> None:
+    """Create the table from the schema catalog if missing, then append ``rows`` in one request
+    (skipping rows whose ``key`` value is already there, when a key is given)."""
     schema = load_catalog()[table]
     warehouse.ensure_table(table, bigquery_fields(schema), schema.partition_column)
-    warehouse.insert_rows(table, rows)
+    warehouse.insert_rows(table, rows, key=key)

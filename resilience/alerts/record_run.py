@@ -89,20 +89,23 @@ def _record_history(
 ) -> None:
     table = settings.tables["check_results"]
     rows = history_rows(payloads, run_id=run_id, recorded_at=now, fallback_as_of=fallback_as_of)
-    pending = (
+    held = (
         [i for i in store.outbox_pending(limit=500) if i.channel.startswith(HISTORY_PREFIX)] if store else []
     )
     try:
         if warehouse is None:
             raise RuntimeError("no writable warehouse")
-        for item in pending:
-            write_history(warehouse, table, list(item.payload["rows"]))
+        # Rows held earlier, by this run's writer or another (the healing tracker), each into its own
+        # table; an idempotency key, where the writer gave one, makes a repeated replay harmless.
+        for item in held:
+            held_table = item.channel[len(HISTORY_PREFIX) :]
+            write_history(warehouse, held_table, list(item.payload["rows"]), key=item.payload.get("key"))
             if store:
                 store.outbox_delivered(item.id)
         write_history(warehouse, table, rows)
         record.lines.append(
             f"history: {len(rows)} result(s) appended to {table}"
-            + (f" (+{len(pending)} held from earlier runs)" if pending else "")
+            + (f" (+{len(held)} held write(s) from earlier replayed)" if held else "")
         )
     except Exception as error:  # whatever refused the rows (driver, network, schema), they must be kept
         reason = redact(str(error).splitlines()[0] if str(error) else type(error).__name__)

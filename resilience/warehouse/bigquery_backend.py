@@ -295,21 +295,31 @@ class BigQueryWarehouse:
         # A view's base table is only in its SQL; the catalog's view_of is not recovered from it.
         return TableSchema(table, partitioning.field if partitioning else None, None, fields)
 
-    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: str | None = None) -> None:
         """Stream ``rows`` into ``dataset.table``; raise :class:`RowsRejectedError` naming the bad rows.
 
         One request, so all or none are written; BigQuery caps a request at 10 MB and 50,000 rows,
-        far above a run's result history.
+        far above a run's result history. With ``key``, each row's value of that column is its insert
+        id: BigQuery drops a row whose insert id it saw recently (best effort, about a minute), which
+        covers the client's own retries of a request that did arrive.
         """
         if not rows:
             return
+        if key is not None and any(row.get(key) is None for row in rows):
+            raise TableWriteError(table, f"every row needs a value in its key column {key!r}")
         try:
-            json_rows = [{str(key): json_value(value) for key, value in row.items()} for row in rows]
+            json_rows = [{str(name): json_value(value) for name, value in row.items()} for row in rows]
         except TypeError as error:
             raise TableWriteError(table, str(error)) from error
+        # Without a key the client makes up a fresh insert id per row, as it always has.
+        id_argument: dict[str, Any] = {} if key is None else {"row_ids": [str(row[key]) for row in rows]}
         try:
             insert_errors = self._client.insert_rows_json(
-                table, json_rows, retry=self._write_retry, timeout=self._options.write_timeout_seconds
+                table,
+                json_rows,
+                retry=self._write_retry,
+                timeout=self._options.write_timeout_seconds,
+                **id_argument,
             )
         except (google_exceptions.GoogleAPIError, *_TRANSPORT_ERRORS) as error:
             raise TableWriteError(table, first_line(_message(error))) from error
