@@ -5,4 +5,5 @@ pytest_plugins = [
     "plugins.canary_plugin",
     "plugins.alerts_plugin",
     "plugins.html_report",
+    "plugins.healing_fixtures",
 ]

@@ -58,6 +58,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[STATE].selected = list(dict.fromkeys(ids))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # `pytest -m canary -k schedule_gap` selects by the canary's id, whatever its test is called.
+    canary_id = _canary_id(item)
+    if canary_id is not None:
+        item.extra_keyword_matches.add(canary_id)
+
+
 @pytest.fixture(scope="session")
 def canary_run(request: pytest.FixtureRequest, check_target: CheckTarget) -> CanaryRun:
     """Every selected canary, measured in one batch the first time any canary asks."""

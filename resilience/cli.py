@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from resilience.context import RunContext
+    from resilience.settings import Settings
     from resilience.warehouse import Warehouse
 
 EXIT_USAGE = 64
@@ -147,20 +149,22 @@ def _demo_build(args: argparse.Namespace) -> int:
     from resilience.demo import DEFAULT_DEMO_DATE, FAULTS, build_demo
     from resilience.settings import SettingsError, load_settings
 
-    unknown = [name for name in args.fault if name not in FAULTS]
+    known = {**FAULTS, **STATE_FAULTS}
+    unknown = [name for name in args.fault if name not in known]
     if unknown:
-        raise UsageError(f"--fault {unknown[0]!r} is not a known fault; known: {', '.join(sorted(FAULTS))}")
-    if args.out is None:
-        try:
-            out = load_settings().demo_warehouse
-        except SettingsError as error:
-            raise UsageError(str(error)) from None
-    else:
-        out = args.out.resolve()
+        raise UsageError(f"--fault {unknown[0]!r} is not a known fault; known: {', '.join(sorted(known))}")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    out = settings.demo_warehouse if args.out is None else args.out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    warehouse_faults = [name for name in args.fault if name in FAULTS]
     built = build_demo(
-        out, args.date or DEFAULT_DEMO_DATE, seed=args.seed, faults=args.fault, seasons=args.seasons
+        out, args.date or DEFAULT_DEMO_DATE, seed=args.seed, faults=warehouse_faults, seasons=args.seasons
     )
+    if "stalled_batches" in args.fault:
+        print(_seed_stalled_batches(settings, args.seed))
     rows = sum(built.row_counts.values())
     faults = ", ".join(built.faults) or "none"
     print(
@@ -170,11 +174,37 @@ def _demo_build(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Faults in live state (the batch store), not in the warehouse file: seeded relative to now.
+STATE_FAULTS = {
+    "stalled_batches": (
+        "stalled_batches",
+        "3 of today's prediction batches stall at 92-99% with failed players, not updated for 20-60 min, in "
+        "the state store (RESILIENCE_STATE or [alerts] state); the batch canary heals them and re-checks.",
+    ),
+}
+
+
+def _seed_stalled_batches(settings: Settings, seed: int) -> str:
+    from resilience.alerts.record_run import state_url
+    from resilience.batches.demo import seed_batches
+    from resilience.batches.store import open_batch_store
+
+    url, source = state_url(settings, os.environ)
+    store = open_batch_store(url, source, settings.healing.batches_collection)
+    try:
+        batches = seed_batches(store, dt.datetime.now(dt.UTC), stalled=3, healthy=4, seed=seed)
+    finally:
+        store.close()
+    return f"seeded {len(batches)} prediction batches (3 stalled) in {url}"
+
+
 def _demo_faults() -> int:
     from resilience.demo import FAULTS
 
     for fault in FAULTS.values():
         print(f"{fault.name:26} trips {', '.join(sorted(fault.trips))}\n{'':26} {fault.description}")
+    for name, (trips, description) in STATE_FAULTS.items():
+        print(f"{name:26} trips {trips}\n{'':26} {description}")
     return 0
 
 

@@ -31,6 +31,8 @@ YESTERDAY = (DEFAULT_DEMO_DATE - dt.timedelta(days=1)).isoformat()
 GAMEBOOK = "nba_raw.nbac_gamebook_player_stats"
 ANALYTICS = "nba_analytics.player_game_summary"
 HOOK = "canary"
+# Every canary test of a run: the SQL catalog's, plus the prediction-batch canary (checks/canaries).
+CANARY_CHECKS = len(CANARIES) + 1
 
 
 class Pipeline:
@@ -39,6 +41,8 @@ class Pipeline:
     def __init__(self, path: Path) -> None:
         self.path = path
         with duckdb.connect(str(path)) as connection:
+            # The session's shared demo also receives other tests' run history: start this one empty.
+            connection.execute("DELETE FROM nba_orchestration.check_results")
             connection.execute(
                 f"CREATE TABLE main.gamebook_backup AS SELECT * FROM {GAMEBOOK} WHERE game_date = ?",
                 [YESTERDAY],
@@ -172,7 +176,7 @@ def test_a_scripted_week_of_runs_sends_exactly_the_expected_messages(
     history = pipeline.history()
     runs = sorted({run_id for run_id, _, _ in history})
     assert len(runs) == 6
-    assert len(history) == 6 * len(CANARIES)
+    assert len(history) == 6 * CANARY_CHECKS
     outcomes = {(run_id, check_id): outcome for run_id, check_id, outcome in history}
     assert outcomes[(runs[1], "phase2_raw")] == "failed"
     assert outcomes[(runs[4], "phase2_raw")] == "passed"
@@ -188,7 +192,7 @@ def test_under_xdist_the_controller_alone_sends_one_message_per_channel(
     [message] = slack.received(HOOK)
     assert "phase2_raw" in sections(message)
     assert "analytics_coverage" in sections(message)
-    assert len(pipeline.history()) == len(CANARIES)
+    assert len(pipeline.history()) == CANARY_CHECKS
 
 
 def test_webhook_urls_never_reach_the_terminal_or_the_reports(

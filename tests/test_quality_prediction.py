@@ -422,7 +422,7 @@ class NullWarehouse(DuckDBWarehouse):
     """Answers every query with one row of NULLs: a metric that was never measured."""
 
     def __init__(self) -> None:
-        super().__init__(Path(":memory:"), read_only=False)
+        super().__init__(Path(":memory:"), read_only=False, create=True)
 
     def query(self, sql: str, params: QueryParams, *, label: str) -> QueryResult:
         columns = [line.rsplit(" AS ", 1)[1].rstrip(",") for line in sql.splitlines() if " AS " in line]

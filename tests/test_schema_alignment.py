@@ -407,7 +407,7 @@ def test_the_clean_demo_matches_the_catalog_exactly(short_demo: Path) -> None:
 def test_a_changed_demo_table_is_reported_as_exactly_that_mismatch(
     demo_copy: Path, ddl: str, expected: list[tuple[str, str, str | None, str | None]]
 ) -> None:
-    warehouse = DuckDBWarehouse(demo_copy, read_only=False)
+    warehouse = DuckDBWarehouse(demo_copy, read_only=False, create=True)
     try:
         if "SET NOT NULL" in ddl:
             warehouse.execute_script(f"UPDATE {SUMMARY} SET points = 0 WHERE points IS NULL")
@@ -419,7 +419,7 @@ def test_a_changed_demo_table_is_reported_as_exactly_that_mismatch(
 
 
 def test_a_dropped_demo_view_is_a_missing_table(demo_copy: Path) -> None:
-    warehouse = DuckDBWarehouse(demo_copy, read_only=False)
+    warehouse = DuckDBWarehouse(demo_copy, read_only=False, create=True)
     try:
         warehouse.execute_script(f"DROP VIEW {SCHEDULE_VIEW}")
         assert warehouse.describe_table(SCHEDULE_VIEW) is None
@@ -490,7 +490,7 @@ def test_pytest_m_schema_passes_on_the_demo(demo_copy: Path, settings: Settings,
 
 
 def test_pytest_m_schema_fails_naming_the_drifted_column(demo_copy: Path, tmp_path: Path) -> None:
-    warehouse = DuckDBWarehouse(demo_copy, read_only=False)
+    warehouse = DuckDBWarehouse(demo_copy, read_only=False, create=True)
     warehouse.execute_script(f"ALTER TABLE {SUMMARY} DROP COLUMN minutes_played")
     warehouse.close()
     results = tmp_path / "results.jsonl"

@@ -43,8 +43,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("suite", _suites(metafunc.config))
 
 
-def test_scheduled_suite_is_alive(request: pytest.FixtureRequest, heartbeats: Mapping[str, CheckResult],
-                                  suite: str) -> None:
+def test_scheduled_suite_is_alive(
+    request: pytest.FixtureRequest, heartbeats: Mapping[str, CheckResult], suite: str
+) -> None:
     announce_check(request, f"meta.heartbeat.{suite}", 0, f"the {suite} suite is alive and working")
     as_of = dt.datetime.now(dt.UTC).date()
     expect_healthy(attach_result(request, heartbeats[suite], as_of=as_of, target="state store"))
