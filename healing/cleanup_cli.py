@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
-from healing.cleanup import HealingRecorder, run_cleanup
+from healing.cleanup import CleanupReport, HealingRecorder, run_cleanup
 from resilience.batches.store import BatchStore
 from resilience.settings import Settings
 from resilience.state.base import StateStoreError
@@ -78,8 +79,11 @@ def run_cleanup_command(
     now: dt.datetime,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    on_report: Callable[[CleanupReport], object] | None = None,
 ) -> int:
-    """Run ``healing cleanup``: print the table and the summary, return the exit status."""
+    """Run ``healing cleanup``: print the table and the summary, return the exit status.
+
+    ``on_report`` receives the report (the job alerts and records its heartbeat with it)."""
     stdout = out or sys.stdout
     stderr = err or sys.stderr
     try:
@@ -102,4 +106,6 @@ def run_cleanup_command(
     print(report.to_table(), file=stdout)
     print(file=stdout)
     print(report.summary(), file=stdout)
+    if on_report is not None:
+        on_report(report)
     return EXIT_OK if report.ok else EXIT_FAILED

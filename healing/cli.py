@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import cast
 
 from healing.analyze_cli import add_analyze_parser, run_analyze_command
+from healing.cleanup import CleanupReport
 from healing.cleanup_cli import add_cleanup_parser, run_cleanup_command
+from healing.job import report_job
 from healing.wiring import healing_parts
 from resilience.context import ContextError, ensure_demo_warehouse, resolve_context
 from resilience.state.base import StateStoreError
@@ -77,8 +79,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{flushed.error}",
                     file=sys.stderr,
                 )
+
+            def report(cleanup: CleanupReport) -> None:
+                if not cleanup.dry_run:
+                    parts.alert_records.append(
+                        report_job(
+                            cleanup,
+                            settings=context.settings,
+                            state=parts.state,
+                            warehouse=parts.warehouse,
+                            batch_target=parts.batches.location,
+                            now=now,
+                        )
+                    )
+
             status = run_cleanup_command(
-                args, settings=context.settings, store=parts.batches, record=parts.tracker.record, now=now
+                args,
+                settings=context.settings,
+                store=parts.batches,
+                record=parts.tracker.record,
+                now=now,
+                on_report=report,
             )
             for record in parts.alert_records:
                 for line in [*record.lines, *record.problems, *record.dry_run]:
