@@ -77,7 +77,9 @@ def bench_size(path: Path, repeat: int) -> dict[str, float]:
 
 
 def whole_process(path: Path, repeat: int) -> tuple[float, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESILIENCE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESILIENCE_", "SLACK_"))}
+    # A state store of its own: the timed runs record alert state and heartbeats like a real run does.
+    env["RESILIENCE_STATE"] = f"sqlite://{path.parent / 'bench-state.sqlite'}"
     command = [
         sys.executable,
         "-m",
