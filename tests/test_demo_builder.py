@@ -559,7 +559,7 @@ def test_every_schema_file_is_a_table_with_exactly_its_columns(clean: DemoBuild)
                     c.duckdb_type.replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"),
                     "NO" if c.required else "YES",
                 )
-                for c in schema.columns
+                for c in schema.fields
             ]
             if schema.is_view:  # views do not carry NOT NULL
                 expected = [(n, t, "YES") for n, t, _ in expected]

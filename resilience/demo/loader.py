@@ -35,7 +35,7 @@ class StagedTables:
             handle = self._paths[table].open("w", newline="", encoding="utf-8")
             self._files[table] = handle
             writer = self._writers[table] = csv.writer(handle)
-        width = len(self._schemas[table].columns)
+        width = len(self._schemas[table].fields)
         staged = list(rows)
         if staged and len(staged[0]) != width:
             # A shifted tuple would load silently into the wrong columns.
@@ -54,12 +54,12 @@ class StagedTables:
             schema = self._schemas[table]
             read_types = ", ".join(
                 f"'{column.name}': '{'VARCHAR' if column.mode == 'REPEATED' else column.duckdb_type}'"
-                for column in schema.columns
+                for column in schema.fields
             )
             # The CSV reader has no list type: arrays travel as '[1.0, 2.0]' text and are cast here.
             select = ", ".join(
                 f"CAST({column.name} AS {column.duckdb_type})" if column.mode == "REPEATED" else column.name
-                for column in schema.columns
+                for column in schema.fields
             )
             path = str(self._paths[table]).replace("'", "''")
             connection.execute(

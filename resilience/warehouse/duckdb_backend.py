@@ -14,7 +14,6 @@ import sqlglot
 import sqlglot.errors
 from sqlglot import expressions as exp
 
-from resilience.demo.schema import Column
 from resilience.schemas import FieldSchema, TableSchema
 from resilience.warehouse.base import QueryError, QueryParams, QueryResult, WarehouseConfigError, first_line
 
@@ -157,7 +156,7 @@ class DuckDBWarehouse:
         del partition_column
         columns = []
         for field in fields:
-            column = Column(
+            column = FieldSchema(
                 str(field["name"]),
                 str(field["type"]).upper(),
                 str(field.get("mode") or "NULLABLE"),
