@@ -16,14 +16,13 @@ import dataclasses
 import datetime as dt
 import re
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from healing.model import HealingEvent
 from resilience.state.base import StateStoreError, parse_state_url
+from resilience.state.sqlite_file import BUSY_TIMEOUT_SECONDS, SQLiteFile
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -36,7 +35,6 @@ __all__ = [
     "open_event_store",
 ]
 
-BUSY_TIMEOUT_SECONDS = 30.0
 FIRESTORE_TIMEOUT_SECONDS = 30.0
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COLUMNS = (
@@ -113,83 +111,42 @@ class SQLiteEventStore:
             raise ValueError(f"healing events table {table!r}: use letters, digits and '_' only")
         self.path = path
         self.table = table
-        self.location = f"sqlite://{path}"
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise EventStoreError(self.location, "open the database", str(error)) from error
-        try:
-            self._prepare(busy_timeout)
-        except BaseException:
-            self._connection.close()
-            raise
+        # ValueError/KeyError on reads: a row written by something else that does not decode.
+        # require_wal=False: this store has always taken the journal mode it got.
+        self._file = SQLiteFile(
+            path,
+            busy_timeout=busy_timeout,
+            error_type=EventStoreError,
+            undecodable=(ValueError, KeyError),
+            require_wal=False,
+        )
+        self.location = self._file.location
+        self._file.create(f"create the table {self.table}", self._create_table)
 
-    def _prepare(self, busy_timeout: float) -> None:
-        try:
-            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._connection.execute("PRAGMA synchronous = NORMAL")
-            self._use_wal(busy_timeout)
-        except sqlite3.Error as error:
-            raise EventStoreError(self.location, "open the database", str(error)) from error
-        with self._write(f"create the table {self.table}") as connection:
-            connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                " healing_id TEXT PRIMARY KEY,"
-                " timestamp TEXT NOT NULL,"
-                " healing_type TEXT NOT NULL,"
-                " trigger_reason TEXT NOT NULL,"
-                " action_taken TEXT NOT NULL,"
-                " before_state TEXT,"
-                " after_state TEXT,"
-                " success INTEGER NOT NULL,"
-                " metadata TEXT)"
-            )
-            connection.execute(
-                f"CREATE INDEX IF NOT EXISTS {self.table}_by_type_and_time"
-                f" ON {self.table} (healing_type, timestamp)"
-            )
-            connection.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_by_time ON {self.table} (timestamp)")
-
-    def _use_wal(self, busy_timeout: float) -> None:
-        # Usually WAL already (the state store switched the file) and this is a no-op. On a new file
-        # the switch needs the file alone for a moment, and SQLite answers BUSY at once, without its
-        # busy handler, while another process (the state store) is switching it too: try again.
-        give_up = time.monotonic() + busy_timeout
-        while True:
-            try:
-                self._connection.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > give_up:
-                    raise
-                time.sleep(0.02)
-
-    @contextlib.contextmanager
-    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._connection.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise EventStoreError(self.location, operation, str(error)) from error
-            try:
-                yield self._connection
-                self._connection.execute("COMMIT")
-            except BaseException as error:
-                with contextlib.suppress(sqlite3.Error):
-                    self._connection.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise EventStoreError(self.location, operation, str(error)) from error
-                raise
+    def _create_table(self, connection: sqlite3.Connection) -> None:
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            " healing_id TEXT PRIMARY KEY,"
+            " timestamp TEXT NOT NULL,"
+            " healing_type TEXT NOT NULL,"
+            " trigger_reason TEXT NOT NULL,"
+            " action_taken TEXT NOT NULL,"
+            " before_state TEXT,"
+            " after_state TEXT,"
+            " success INTEGER NOT NULL,"
+            " metadata TEXT)"
+        )
+        connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {self.table}_by_type_and_time"
+            f" ON {self.table} (healing_type, timestamp)"
+        )
+        connection.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_by_time ON {self.table} (timestamp)")
 
     def add(self, event: HealingEvent) -> bool:
         row = event.to_row()
         row["timestamp"] = _utc_text(event.timestamp)
         row["success"] = int(event.success)
-        with self._write(f"add healing event {event.healing_id!r}") as connection:
+        with self._file.write(f"add healing event {event.healing_id!r}") as connection:
             cursor = connection.execute(
                 f"INSERT INTO {self.table} ({', '.join(_COLUMNS)})"
                 f" VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT (healing_id) DO NOTHING",
@@ -202,22 +159,16 @@ class SQLiteEventStore:
         where, params = "timestamp >= ?", [_utc_text(since)]
         if healing_type is not None:
             where, params = "healing_type = ? AND " + where, [healing_type, *params]
-        operation = f"read the healing events since {_utc_text(since)}"
-        with self._lock:
-            try:
-                rows = self._connection.execute(
-                    f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE {where}"
-                    " ORDER BY timestamp DESC, healing_id DESC",
-                    params,
-                ).fetchall()
-                return [_event(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
-            except (sqlite3.Error, ValueError, KeyError) as error:
-                # ValueError/KeyError: a row written by something else that does not decode.
-                raise EventStoreError(self.location, operation, str(error)) from error
+        with self._file.read(f"read the healing events since {_utc_text(since)}") as connection:
+            rows = connection.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE {where}"
+                " ORDER BY timestamp DESC, healing_id DESC",
+                params,
+            ).fetchall()
+            return [_event(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._file.close()
 
 
 def _plain_utc(value: Any) -> dt.datetime:

@@ -9,26 +9,20 @@ state store's own tables, so either may open the file first.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
-import random
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from resilience.batches.model import PredictionBatch
 from resilience.batches.store import created_after, stalled_among
 from resilience.healing_settings import CleanupSettings
-from resilience.state.base import StateStoreError, utc
+from resilience.state.base import utc
+from resilience.state.sqlite_file import BUSY_TIMEOUT_SECONDS, SQLiteFile
 
 __all__ = ["SQLiteBatchStore"]
-
-BUSY_TIMEOUT_SECONDS = 30.0
 
 _COLUMNS = (
     "batch_id",
@@ -154,86 +148,27 @@ class SQLiteBatchStore:
     ) -> None:
         self.path = path
         self.table = table
-        self.location = f"sqlite://{path} (table {table})"
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; each write says BEGIN IMMEDIATE itself.
-            self._connection = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._connection.row_factory = sqlite3.Row
-        except (OSError, sqlite3.Error) as error:
-            raise StateStoreError(self.location, "open the database", str(error)) from error
-        try:
-            self._prepare(busy_timeout)
-        except BaseException:
-            self._connection.close()
-            raise
+        # ValueError and friends: a row that does not decode, written by something else.
+        self._file = SQLiteFile(
+            path,
+            location=f"sqlite://{path} (table {table})",
+            busy_timeout=busy_timeout,
+            wrapped=(sqlite3.Error, ValueError, KeyError, TypeError),
+            describe=_describe,
+        )
+        self.location = self._file.location
+        self._file.connection.row_factory = sqlite3.Row
+        self._file.create(f"create the {self.table} table", self._create_table)
 
-    def _prepare(self, busy_timeout: float) -> None:
-        try:
-            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._connection.execute("PRAGMA synchronous = NORMAL")
-            mode = self._switch_to_wal(busy_timeout)
-        except sqlite3.Error as error:
-            raise StateStoreError(self.location, "open the database", str(error)) from error
-        if mode.lower() != "wal":
-            # Without WAL (network file systems) concurrent clean-ups would fail with "database is
-            # locked" instead of waiting their turn.
-            raise StateStoreError(
-                self.location,
-                "switch to WAL mode",
-                f"the journal mode stayed {mode!r} (a network file system?)",
-            )
-        with self._write(f"create the {self.table} table") as connection:
-            for statement in _schema(self.table):
-                connection.execute(statement)
-
-    def _switch_to_wal(self, busy_timeout: float) -> str:
-        deadline = time.monotonic() + busy_timeout
-        while True:
-            try:
-                (mode,) = self._connection.execute("PRAGMA journal_mode = WAL").fetchone()
-                return str(mode)
-            except sqlite3.OperationalError as error:
-                # A new file's switch to WAL answers BUSY at once (no busy handler) while another
-                # process makes the same switch: wait for it here.
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    raise
-                time.sleep(random.uniform(0.005, 0.05))
-
-    @contextlib.contextmanager
-    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._connection.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise StateStoreError(self.location, operation, str(error)) from error
-            try:
-                yield self._connection
-                self._connection.execute("COMMIT")
-            except BaseException as error:
-                with contextlib.suppress(sqlite3.Error):
-                    self._connection.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error | ValueError | KeyError | TypeError):
-                    raise StateStoreError(self.location, operation, _describe(error)) from error
-                raise
-
-    @contextlib.contextmanager
-    def _read(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._connection
-            except (sqlite3.Error, ValueError, KeyError, TypeError) as error:
-                # ValueError and friends: a row that does not decode, written by something else.
-                raise StateStoreError(self.location, operation, _describe(error)) from error
+    def _create_table(self, connection: sqlite3.Connection) -> None:
+        for statement in _schema(self.table):
+            connection.execute(statement)
 
     def _select(self, where: str) -> str:
         return f"SELECT {', '.join(_COLUMNS)} FROM {self.table} WHERE {where}"
 
     def put(self, batch: PredictionBatch) -> None:
-        with self._write(f"write prediction batch {batch.batch_id!r}") as connection:
+        with self._file.write(f"write prediction batch {batch.batch_id!r}") as connection:
             connection.execute(
                 f"INSERT OR REPLACE INTO {self.table} ({', '.join(_COLUMNS)})"
                 f" VALUES ({', '.join('?' * len(_COLUMNS))})",
@@ -241,12 +176,12 @@ class SQLiteBatchStore:
             )
 
     def get(self, batch_id: str) -> PredictionBatch | None:
-        with self._read(f"read prediction batch {batch_id!r}") as connection:
+        with self._file.read(f"read prediction batch {batch_id!r}") as connection:
             row = connection.execute(self._select("batch_id = ?"), (batch_id,)).fetchone()
             return None if row is None else _batch(row)
 
     def incomplete(self, created_after: dt.datetime) -> list[PredictionBatch]:
-        with self._read("list incomplete prediction batches") as connection:
+        with self._file.read("list incomplete prediction batches") as connection:
             rows = connection.execute(
                 self._select("is_complete = 0 AND created_at >= ?") + " ORDER BY created_at, batch_id",
                 (_text(created_after),),
@@ -259,7 +194,7 @@ class SQLiteBatchStore:
     def complete_if_unchanged(
         self, batch_id: str, seen_updated_at: dt.datetime, reason: str, now: dt.datetime
     ) -> PredictionBatch | None:
-        with self._write(f"complete prediction batch {batch_id!r}") as connection:
+        with self._file.write(f"complete prediction batch {batch_id!r}") as connection:
             # BEGIN IMMEDIATE holds the write lock from here: nobody changes the row between this
             # read and the update below.
             row = connection.execute(self._select("batch_id = ?"), (batch_id,)).fetchone()
@@ -284,9 +219,8 @@ class SQLiteBatchStore:
             return healed
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._file.close()
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: Exception) -> str:
     return str(error) if isinstance(error, sqlite3.Error) else f"{type(error).__name__}: {error}"

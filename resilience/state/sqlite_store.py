@@ -8,14 +8,10 @@ tuples as JSON text.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import random
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from resilience.state.base import (
@@ -29,11 +25,11 @@ from resilience.state.base import (
     utc,
 )
 from resilience.state.model import AlertState, Heartbeat, OutboxItem
+from resilience.state.sqlite_file import BUSY_TIMEOUT_SECONDS, SQLiteFile
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStateStore"]
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_SECONDS = 30.0
 
 _SCHEMA = """
 CREATE TABLE alert_states (
@@ -104,99 +100,32 @@ class SQLiteStateStore:
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self.path = path
-        self.location = f"sqlite://{path}"
         self._clock = clock
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: the module opens no transactions of its own; each write below
-            # says BEGIN IMMEDIATE, taking the write lock before reading what it will change.
-            self._connection = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise StateStoreError(self.location, "open the database", str(error)) from error
-        try:
-            self._prepare(busy_timeout)
-        except BaseException:
-            self._connection.close()
-            raise
+        # ValueError on reads: a row that does not decode (JSON, datetime) was written by something else.
+        self._file = SQLiteFile(path, busy_timeout=busy_timeout, undecodable=(ValueError,))
+        self.location = self._file.location
+        self._file.create("create the schema", self._create_schema)
 
-    def _prepare(self, busy_timeout: float) -> None:
-        try:
-            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            # Safe with WAL: a power cut may lose the last commits, never corrupt the file.
-            self._connection.execute("PRAGMA synchronous = NORMAL")
-            mode = self._switch_to_wal(busy_timeout)
-        except sqlite3.Error as error:
-            raise StateStoreError(self.location, "open the database", str(error)) from error
-        if str(mode).lower() != "wal":
-            # WAL needs shared memory, which network file systems lack; the rollback journal would
-            # make concurrent runs fail with "database is locked" instead of waiting.
+    def _create_schema(self, connection: sqlite3.Connection) -> None:
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] if row else None
+        if version is None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif version > SCHEMA_VERSION:
             raise StateStoreError(
                 self.location,
-                "switch to WAL mode",
-                f"the journal mode stayed {mode!r} (a network file system?)",
+                "open the database",
+                f"it has schema version {version}, newer than this code's {SCHEMA_VERSION}: upgrade",
             )
-        with self._write("create the schema") as connection:
-            connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] if row else None
-            if version is None:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-                connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif version > SCHEMA_VERSION:
-                raise StateStoreError(
-                    self.location,
-                    "open the database",
-                    f"it has schema version {version}, newer than this code's {SCHEMA_VERSION}: upgrade",
-                )
-
-    def _switch_to_wal(self, busy_timeout: float) -> str:
-        deadline = time.monotonic() + busy_timeout
-        while True:
-            try:
-                (mode,) = self._connection.execute("PRAGMA journal_mode = WAL").fetchone()
-                return str(mode)
-            except sqlite3.OperationalError as error:
-                # Switching a new file to WAL needs it alone for a moment, and SQLite answers BUSY at
-                # once, without its busy handler, while another process does the same: wait here.
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    raise
-                time.sleep(random.uniform(0.005, 0.05))
-
-    @contextlib.contextmanager
-    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._connection.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise StateStoreError(self.location, operation, str(error)) from error
-            try:
-                yield self._connection
-                self._connection.execute("COMMIT")
-            except BaseException as error:
-                with contextlib.suppress(sqlite3.Error):
-                    self._connection.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise StateStoreError(self.location, operation, str(error)) from error
-                raise
-
-    @contextlib.contextmanager
-    def _read(self, operation: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._connection
-            except (sqlite3.Error, ValueError) as error:
-                # ValueError: a row that does not decode (JSON, datetime) was written by something else.
-                raise StateStoreError(self.location, operation, str(error)) from error
 
     def load_alert_states(self, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         wanted = list(dict.fromkeys(fingerprints))
         states: dict[str, AlertState] = {}
-        with self._read("load alert states") as connection:
+        with self._file.read("load alert states") as connection:
             # Chunks stay under SQLite's limit on bound parameters (999 in older builds).
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -241,7 +170,7 @@ class SQLiteStateStore:
             )
             for state in states
         ]
-        with self._write("save alert states") as connection:
+        with self._file.write("save alert states") as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO alert_states (fingerprint, check_id, target, first_seen, last_seen,"
                 " last_sent, last_outcome, last_band, count, recent_outcomes, flapping, last_values)"
@@ -251,7 +180,7 @@ class SQLiteStateStore:
 
     def outbox_add(self, item: OutboxItem) -> bool:
         payload = payload_json(item, self.location)
-        with self._write(f"add outbox item {item.id!r}") as connection:
+        with self._file.write(f"add outbox item {item.id!r}") as connection:
             cursor = connection.execute(
                 "INSERT INTO outbox (id, channel, payload, created_at, attempts, last_error)"
                 " SELECT ?, ?, ?, ?, ?, ?"
@@ -271,7 +200,7 @@ class SQLiteStateStore:
 
     def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
         check_limit(limit)
-        with self._read("read the outbox") as connection:
+        with self._file.read("read the outbox") as connection:
             rows = connection.execute(
                 "SELECT id, channel, payload, created_at, attempts, last_error FROM outbox"
                 " ORDER BY created_at, id LIMIT ?",
@@ -291,7 +220,7 @@ class SQLiteStateStore:
 
     def outbox_delivered(self, item_id: str) -> None:
         now = self._clock()
-        with self._write(f"mark outbox item {item_id!r} delivered") as connection:
+        with self._file.write(f"mark outbox item {item_id!r} delivered") as connection:
             connection.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
             connection.execute(
                 "INSERT OR REPLACE INTO outbox_delivered (id, delivered_at) VALUES (?, ?)",
@@ -302,14 +231,16 @@ class SQLiteStateStore:
             )
 
     def outbox_failed(self, item_id: str, error: str) -> None:
-        with self._write(f"record a failed delivery of outbox item {item_id!r}") as connection:
+        with self._file.write(f"record a failed delivery of outbox item {item_id!r}") as connection:
             connection.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
                 (error_text(error), item_id),
             )
 
     def record_heartbeat(self, heartbeat: Heartbeat) -> None:
-        with self._write(f"record the heartbeat of {heartbeat.suite} run {heartbeat.run_id!r}") as connection:
+        with self._file.write(
+            f"record the heartbeat of {heartbeat.suite} run {heartbeat.run_id!r}"
+        ) as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO heartbeats (suite, run_id, started_at, finished_at, outcome, counts)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -325,7 +256,7 @@ class SQLiteStateStore:
 
     def heartbeats(self, suite: str, limit: int = 20) -> list[Heartbeat]:
         check_limit(limit)
-        with self._read(f"read the heartbeats of {suite}") as connection:
+        with self._file.read(f"read the heartbeats of {suite}") as connection:
             rows = connection.execute(
                 "SELECT suite, run_id, started_at, finished_at, outcome, counts FROM heartbeats"
                 " WHERE suite = ? ORDER BY finished_at DESC, run_id DESC LIMIT ?",
@@ -344,10 +275,9 @@ class SQLiteStateStore:
             ]
 
     def suites_with_heartbeats(self) -> list[str]:
-        with self._read("list the suites with heartbeats") as connection:
+        with self._file.read("list the suites with heartbeats") as connection:
             rows = connection.execute("SELECT DISTINCT suite FROM heartbeats ORDER BY suite").fetchall()
             return [row[0] for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._file.close()
