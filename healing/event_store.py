@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from healing.model import HealingEvent
-from resilience.state.base import StateStoreError, parse_state_url
+from resilience.state.base import StateStoreError, firestore_client_for, parse_state_url
 from resilience.state.sqlite_file import BUSY_TIMEOUT_SECONDS, SQLiteFile
 
 if TYPE_CHECKING:
@@ -282,18 +282,5 @@ def open_event_store(url: str, source: str, collection: str) -> EventStore:
     if target.kind == "sqlite":
         assert target.path is not None
         return SQLiteEventStore(target.path, table=collection)
-    if target.database is not None:
-        raise ValueError(
-            f"{source}: {url!r} names the Firestore database {target.database!r}, but "
-            "resilience.google_clients.firestore_client builds clients for the (default) database only"
-        )
-    from google.auth.exceptions import GoogleAuthError
-
-    from resilience.google_clients import firestore_client
-
-    assert target.project is not None
-    try:
-        client = firestore_client(target.project)
-    except GoogleAuthError as error:
-        raise EventStoreError(target.describe(), "build the Firestore client", str(error)) from error
+    client = firestore_client_for(target, url, source, EventStoreError)
     return FirestoreEventStore(client, collection, location=target.describe())

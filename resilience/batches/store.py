@@ -13,7 +13,7 @@ from typing import Protocol
 
 from resilience.batches.model import PredictionBatch, is_stalled, stall_cutoffs
 from resilience.healing_settings import CleanupSettings
-from resilience.state.base import StateStoreError, parse_state_url
+from resilience.state.base import firestore_client_for, parse_state_url
 
 __all__ = ["DEFAULT_COLLECTION", "BatchStore", "created_after", "open_batch_store", "stalled_among"]
 
@@ -92,20 +92,7 @@ def open_batch_store(url: str, source: str, collection: str = DEFAULT_COLLECTION
 
         assert target.path is not None
         return SQLiteBatchStore(target.path, table=collection)
-    if target.database is not None:
-        # As for the state store: resilience.google_clients builds (default)-database clients only.
-        raise ValueError(
-            f"{source}: {url!r} names the Firestore database {target.database!r}, but "
-            "resilience.google_clients.firestore_client builds clients for the (default) database only"
-        )
-    from google.auth.exceptions import GoogleAuthError
-
     from resilience.batches.firestore_store import FirestoreBatchStore
-    from resilience.google_clients import firestore_client
 
-    assert target.project is not None
-    try:
-        client = firestore_client(target.project)
-    except GoogleAuthError as error:  # no application default credentials
-        raise StateStoreError(target.describe(), "build the Firestore client", str(error)) from error
+    client = firestore_client_for(target, url, source)
     return FirestoreBatchStore(client, collection=collection, location=f"{target.describe()}/{collection}")

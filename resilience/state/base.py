@@ -180,24 +180,9 @@ def open_state_store(url: str, source: str) -> StateStore:
 
         assert target.path is not None
         return SQLiteStateStore(target.path)
-    if target.database is not None:
-        # firestore_client(project) has no database parameter yet; building a client anywhere else
-        # would break the rule that clients are built in resilience.google_clients only.
-        raise ValueError(
-            f"{source}: {url!r} names the Firestore database {target.database!r}, but "
-            "resilience.google_clients.firestore_client builds clients for the (default) database only"
-        )
-    from google.auth.exceptions import GoogleAuthError
-
-    from resilience.google_clients import firestore_client
     from resilience.state.firestore_store import FirestoreStateStore
 
-    assert target.project is not None
-    try:
-        client = firestore_client(target.project)
-    except GoogleAuthError as error:  # no application default credentials
-        raise StateStoreError(target.describe(), "build the Firestore client", str(error)) from error
-    return FirestoreStateStore(client, location=target.describe())
+    return FirestoreStateStore(firestore_client_for(target, url, source), location=target.describe())
 
 
 # Shared by the stores: how values are checked and written the same way in both.
@@ -237,3 +222,27 @@ def metric_values(raw: Mapping[str, Any]) -> dict[str, float | None]:
 def check_limit(limit: int) -> None:
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+
+
+def firestore_client_for(
+    target: StateTarget, url: str, source: str, error_type: type[StateStoreError] = StateStoreError
+) -> Any:
+    """The Firestore client a store URL names, for every store that lives in Firestore.
+
+    Built by resilience.google_clients, the one place clients are built; its firestore_client has no
+    database parameter yet, so a URL naming another database is refused rather than misread.
+    """
+    if target.database is not None:
+        raise ValueError(
+            f"{source}: {url!r} names the Firestore database {target.database!r}, but "
+            "resilience.google_clients.firestore_client builds clients for the (default) database only"
+        )
+    from google.auth.exceptions import GoogleAuthError
+
+    from resilience.google_clients import firestore_client
+
+    assert target.project is not None
+    try:
+        return firestore_client(target.project)
+    except GoogleAuthError as error:  # no application default credentials
+        raise error_type(target.describe(), "build the Firestore client", str(error)) from error
