@@ -8,20 +8,17 @@ limits: /work/shared/notes/emulators.md.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 from google.cloud import bigquery
@@ -29,6 +26,7 @@ from google.cloud import bigquery
 from resilience.google_clients import bigquery_client
 from resilience.warehouse.base import BigQueryOptions
 from resilience.warehouse.bigquery_backend import BigQueryWarehouse, json_value
+from tests.emulator_support import PORT_LEASE_DIR, lease_free_port, log_tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTALL_DIR = REPO_ROOT / ".resilience" / "emulators" / "bigquery"
@@ -38,7 +36,6 @@ PROJECT = "test-project"
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 #: Leases on ports, shared by every test process on the machine (xdist workers, parallel sessions).
-PORT_LEASE_DIR = Path(tempfile.gettempdir()) / "resilience-emulator-ports"
 
 
 class EmulatorNotInstalled(Exception):
@@ -81,34 +78,8 @@ class BigQueryEmulator:
 
 
 def lease_port(stack: contextlib.ExitStack, lease_dir: Path = PORT_LEASE_DIR) -> int:
-    """A free local port that no other test process on this machine will lease until ``stack`` closes.
-
-    The OS only says a port is free now; two xdist workers asking at once can both be told the same
-    one, and gRPC servers bind with SO_REUSEPORT, so a shared gRPC port would not even fail. An
-    exclusive flock on ``PORT.lock`` settles it, and the kernel drops the lock if the process dies.
-    """
-    lease_dir.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        handle: IO[str] = open(lease_dir / f"{port}.lock", "w")  # noqa: SIM115 - held until the stack closes
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        stack.callback(handle.close)
-        return port
-    raise EmulatorDidNotStart(f"found no free port to lease in {lease_dir} after 100 tries")
-
-
-def log_tail(log_path: Path, lines: int = 40) -> str:
-    try:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return "(no log written)"
-    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+    """A port leased for this emulator until ``stack`` closes (see tests/emulator_support.py)."""
+    return lease_free_port(stack, lease_dir, EmulatorDidNotStart)
 
 
 def _answers(endpoint: str, project: str) -> bool:

@@ -13,13 +13,10 @@ it in ``os.environ``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,11 +24,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from google.cloud import firestore
 
 from resilience.google_clients import firestore_client
+from tests.emulator_support import PORT_LEASE_DIR, lease_free_port
+from tests.emulator_support import log_tail as _log_tail
 
 SCRIPT_ENV = "FIRESTORE_EMULATOR_SCRIPT"
 HOST_ENV = "FIRESTORE_EMULATOR_HOST"
@@ -41,7 +39,6 @@ PROJECT = "test-project"
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 #: The same lease folder as tests/bigquery_emulator.py, so the two emulators never share a port.
-PORT_LEASE_DIR = Path(tempfile.gettempdir()) / "resilience-emulator-ports"
 
 
 class EmulatorNotInstalled(Exception):
@@ -116,33 +113,8 @@ class FirestoreEmulator:
 
 
 def lease_port(stack: contextlib.ExitStack, lease_dir: Path = PORT_LEASE_DIR) -> int:
-    """A free local port that no other test process on this machine will lease until ``stack`` closes.
-
-    The same scheme as tests/bigquery_emulator.py (an exclusive flock on ``PORT.lock``, dropped by the
-    kernel if the process dies), kept here so this module does not import DuckDB and BigQuery.
-    """
-    lease_dir.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        handle: IO[str] = open(lease_dir / f"{port}.lock", "w")  # noqa: SIM115 - held until the stack closes
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        stack.callback(handle.close)
-        return port
-    raise EmulatorDidNotStart(f"found no free port to lease in {lease_dir} after 100 tries")
-
-
-def _log_tail(log_path: Path, lines: int = 40) -> str:
-    try:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return "(no log written)"
-    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+    """A port leased for this emulator until ``stack`` closes (see tests/emulator_support.py)."""
+    return lease_free_port(stack, lease_dir, EmulatorDidNotStart)
 
 
 def _answers_ok(host: str) -> bool:
