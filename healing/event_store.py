@@ -11,12 +11,11 @@ and answers False, so a retried heal is recorded once.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -203,28 +202,15 @@ class FirestoreEventStore:
         location: str | None = None,
         timeout: float = FIRESTORE_TIMEOUT_SECONDS,
     ) -> None:
-        from google.api_core.retry import Retry, if_transient_error
+        from resilience.state.firestore_store import FirestoreCalls
 
         self.location = location or f"firestore://{client.project}"
         self._client = client
         self._collection = client.collection(collection)
-        self._timeout = timeout
-        self._retry = Retry(predicate=if_transient_error, initial=0.1, maximum=2.0, timeout=timeout)
-
-    @contextlib.contextmanager
-    def _failure(self, operation: str) -> Iterator[None]:
-        from google.api_core import exceptions as api_exceptions
-
-        try:
-            yield
-        except api_exceptions.GoogleAPIError as error:
-            text = str(error).strip().splitlines()
-            raise EventStoreError(
-                self.location, operation, text[0][:300] if text else type(error).__name__
-            ) from error
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            # A document without this store's shape, or an id Firestore refuses.
-            raise EventStoreError(self.location, operation, f"{type(error).__name__}: {error}") from error
+        # AttributeError too: a document without this store's shape.
+        self._calls = FirestoreCalls(
+            self.location, timeout, EventStoreError, (ValueError, KeyError, TypeError, AttributeError)
+        )
 
     def add(self, event: HealingEvent) -> bool:
         from google.api_core import exceptions as api_exceptions
@@ -233,12 +219,12 @@ class FirestoreEventStore:
 
         document: dict[str, Any] = event.to_row()
         document["timestamp"] = event.timestamp.astimezone(dt.UTC)
-        with self._failure(f"add healing event {event.healing_id!r}"):
+        with self._calls.failure(f"add healing event {event.healing_id!r}"):
             reference = self._collection.document(document_id(event.healing_id))
             try:
                 # create(), not set(): Firestore refuses an id that exists, so a duplicate never
                 # overwrites the first record, even when two healers race.
-                reference.create(document, retry=self._retry, timeout=self._timeout)
+                reference.create(document, **self._calls.bounded())
             except api_exceptions.AlreadyExists:
                 return False
             return True
@@ -257,9 +243,9 @@ class FirestoreEventStore:
             #     --field-config=field-path=timestamp,order=descending
             query = query.where(filter=FieldFilter("healing_type", "==", healing_type))
         query = query.order_by("timestamp", direction=firestore.Query.DESCENDING)
-        with self._failure(f"read the healing events since {_utc_text(since)}"):
+        with self._calls.failure(f"read the healing events since {_utc_text(since)}"):
             events = []
-            for snapshot in query.stream(retry=self._retry, timeout=self._timeout):
+            for snapshot in query.stream(**self._calls.bounded()):
                 document: Mapping[str, Any] | None = snapshot.to_dict()
                 if document is not None:
                     events.append(_event({**document, "timestamp": _plain_utc(document["timestamp"])}))

@@ -12,24 +12,22 @@ would need a composite index, and a day holds a handful of batches.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from google.api_core import exceptions as api_exceptions
-from google.api_core.retry import Retry, if_transient_error
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from resilience.batches.model import PredictionBatch
 from resilience.batches.store import created_after, stalled_among
 from resilience.healing_settings import CleanupSettings
-from resilience.state.base import StateStoreError, utc
-from resilience.state.firestore_store import document_id
+from resilience.state.base import utc
+from resilience.state.firestore_store import FirestoreCalls, document_id
 
 __all__ = ["FirestoreBatchStore"]
 
@@ -135,45 +133,29 @@ class FirestoreBatchStore:
     ) -> None:
         self.location = location or f"firestore://{client.project}/{collection}"
         self._client = client
-        self._timeout = timeout
-        self._retry = Retry(predicate=if_transient_error, initial=0.1, maximum=2.0, timeout=timeout)
+        self._calls = FirestoreCalls(self.location, timeout)
         self._batches = client.collection(collection)
-
-    @contextlib.contextmanager
-    def _failure(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except api_exceptions.GoogleAPIError as error:
-            # Call errors and RetryError (the deadline ran out while retrying).
-            raise StateStoreError(self.location, operation, _message(error)) from error
-        except (ValueError, KeyError, TypeError) as error:
-            # From the client (a transaction that kept conflicting, an invalid id) or from a document
-            # that does not have a prediction batch's shape.
-            raise StateStoreError(self.location, operation, f"{type(error).__name__}: {error}") from error
-
-    def _bounded(self) -> dict[str, Any]:
-        return {"retry": self._retry, "timeout": self._timeout}
 
     def _reference(self, batch_id: str) -> firestore.DocumentReference:
         return self._batches.document(document_id(batch_id))
 
     def put(self, batch: PredictionBatch) -> None:
-        with self._failure(f"write prediction batch {batch.batch_id!r}"):
-            self._reference(batch.batch_id).set(_document(batch), **self._bounded())
+        with self._calls.failure(f"write prediction batch {batch.batch_id!r}"):
+            self._reference(batch.batch_id).set(_document(batch), **self._calls.bounded())
 
     def get(self, batch_id: str) -> PredictionBatch | None:
-        with self._failure(f"read prediction batch {batch_id!r}"):
-            snapshot = self._reference(batch_id).get(**self._bounded())
+        with self._calls.failure(f"read prediction batch {batch_id!r}"):
+            snapshot = self._reference(batch_id).get(**self._calls.bounded())
             document = snapshot.to_dict() if snapshot.exists else None
             return None if document is None else _batch(snapshot.id, document)
 
     def incomplete(self, created_after: dt.datetime) -> list[PredictionBatch]:
         batches: list[PredictionBatch] = []
-        with self._failure("list incomplete prediction batches"):
+        with self._calls.failure("list incomplete prediction batches"):
             query = self._batches.where(filter=FieldFilter("created_at", ">=", utc(created_after))).order_by(
                 "created_at"
             )
-            for snapshot in query.stream(**self._bounded()):
+            for snapshot in query.stream(**self._calls.bounded()):
                 document = snapshot.to_dict()
                 if document is None or document.get("is_complete", False):
                     continue
@@ -190,17 +172,17 @@ class FirestoreBatchStore:
         self, batch_id: str, seen_updated_at: dt.datetime, reason: str, now: dt.datetime
     ) -> PredictionBatch | None:
         reference = self._reference(batch_id)
-        with self._failure(f"complete prediction batch {batch_id!r}"):
+        with self._calls.failure(f"complete prediction batch {batch_id!r}"):
             # A plain read first: a batch another healer already took is skipped without a
             # transaction (the emulator makes a conflicting one wait ~2 s), and it bounds the time to
             # notice Firestore is unreachable (beginning a transaction retries for 60 s, not ours).
-            before = self._unchanged(reference.get(**self._bounded()), seen_updated_at)
+            before = self._unchanged(reference.get(**self._calls.bounded()), seen_updated_at)
             if before is None:
                 return None
 
             @firestore.transactional
             def complete(transaction: firestore.Transaction) -> PredictionBatch | None:
-                snapshot = reference.get(transaction=transaction, **self._bounded())
+                snapshot = reference.get(transaction=transaction, **self._calls.bounded())
                 current = self._unchanged(snapshot, seen_updated_at)
                 if current is None:
                     return None
@@ -233,7 +215,7 @@ class FirestoreBatchStore:
                     healed: PredictionBatch | None = complete(self._client.transaction())
                     return healed
                 except api_exceptions.Aborted:
-                    if self._unchanged(reference.get(**self._bounded()), seen_updated_at) is None:
+                    if self._unchanged(reference.get(**self._calls.bounded()), seen_updated_at) is None:
                         return None
                     if attempt == CONTENDED_ATTEMPTS - 1:
                         raise
@@ -252,9 +234,3 @@ class FirestoreBatchStore:
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]  # google-cloud-core leaves it unannotated
-
-
-def _message(error: api_exceptions.GoogleAPIError) -> str:
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    return first if len(first) <= 300 else first[:299] + "…"

@@ -152,6 +152,41 @@ def _heartbeat(document: Mapping[str, Any]) -> Heartbeat:
     )
 
 
+class FirestoreCalls:
+    """What every Firestore-backed store does around a call: bound it by ``timeout`` seconds, retries
+    included, so a Firestore that is down fails in bounded time; and turn what it raises into the
+    store's error, naming the store and the operation."""
+
+    def __init__(
+        self,
+        location: str,
+        timeout: float,
+        error_type: type[StateStoreError] = StateStoreError,
+        shape_errors: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError),
+    ) -> None:
+        self.location = location
+        self.timeout = timeout
+        self.retry = Retry(predicate=if_transient_error, initial=0.1, maximum=2.0, timeout=timeout)
+        self._error_type = error_type
+        self._shape_errors = shape_errors
+
+    def bounded(self) -> dict[str, Any]:
+        """The ``retry`` and ``timeout`` keyword arguments of every client call."""
+        return {"retry": self.retry, "timeout": self.timeout}
+
+    @contextlib.contextmanager
+    def failure(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except api_exceptions.GoogleAPIError as error:
+            # GoogleAPIError covers call errors and RetryError (the deadline ran out while retrying).
+            raise self._error_type(self.location, operation, _message(error)) from error
+        except self._shape_errors as error:
+            # ValueError also comes from the client: a transaction that kept conflicting, an invalid
+            # id; KeyError/TypeError from a document that does not have the store's shape.
+            raise self._error_type(self.location, operation, f"{type(error).__name__}: {error}") from error
+
+
 class FirestoreStateStore:
     """A :class:`~resilience.state.base.StateStore` in Firestore. It owns ``client`` and closes it.
 
@@ -169,37 +204,21 @@ class FirestoreStateStore:
     ) -> None:
         self.location = location or f"firestore://{client.project}"
         self._client = client
-        self._timeout = timeout
-        self._retry = Retry(predicate=if_transient_error, initial=0.1, maximum=2.0, timeout=timeout)
+        self._calls = FirestoreCalls(self.location, timeout)
         self._clock = clock
         self._alert_states = client.collection(ALERT_STATES)
         self._outbox = client.collection(OUTBOX)
         self._delivered = client.collection(OUTBOX_DELIVERED)
         self._heartbeats = client.collection(HEARTBEATS)
 
-    @contextlib.contextmanager
-    def _failure(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except api_exceptions.GoogleAPIError as error:
-            # GoogleAPIError covers call errors and RetryError (the deadline ran out while retrying).
-            raise StateStoreError(self.location, operation, _message(error)) from error
-        except (ValueError, KeyError, TypeError) as error:
-            # ValueError also comes from the client: a transaction that kept conflicting, an invalid
-            # id; KeyError/TypeError from a document that does not have this store's shape.
-            raise StateStoreError(self.location, operation, f"{type(error).__name__}: {error}") from error
-
-    def _bounded(self) -> dict[str, Any]:
-        return {"retry": self._retry, "timeout": self._timeout}
-
     def load_alert_states(self, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         wanted = list(dict.fromkeys(fingerprints))
         states: dict[str, AlertState] = {}
-        with self._failure("load alert states"):
+        with self._calls.failure("load alert states"):
             references = [self._alert_states.document(document_id(key)) for key in wanted]
             for start in range(0, len(references), BATCH_LIMIT):
                 chunk = references[start : start + BATCH_LIMIT]
-                for snapshot in self._client.get_all(chunk, **self._bounded()):
+                for snapshot in self._client.get_all(chunk, **self._calls.bounded()):
                     document = snapshot.to_dict() if snapshot.exists else None
                     if document is not None:
                         state = _alert_state(document)
@@ -210,14 +229,14 @@ class FirestoreStateStore:
         # The last of duplicate fingerprints wins, as a sequence of upserts would have it.
         latest = {state.fingerprint: state for state in states}
         documents = [(document_id(key), _alert_document(state)) for key, state in latest.items()]
-        with self._failure("save alert states"):
+        with self._calls.failure("save alert states"):
             # One batch is atomic; more than BATCH_LIMIT states are written as several batches, each
             # atomic on its own (a run alerts on far fewer checks than that).
             for start in range(0, len(documents), BATCH_LIMIT):
                 batch = self._client.batch()
                 for key, document in documents[start : start + BATCH_LIMIT]:
                     batch.set(self._alert_states.document(key), document)
-                batch.commit(**self._bounded())
+                batch.commit(**self._calls.bounded())
 
     def outbox_add(self, item: OutboxItem) -> bool:
         document = {
@@ -228,19 +247,19 @@ class FirestoreStateStore:
             "attempts": item.attempts,
             "last_error": error_text(item.last_error),
         }
-        with self._failure(f"add outbox item {item.id!r}"):
+        with self._calls.failure(f"add outbox item {item.id!r}"):
             queued = self._outbox.document(document_id(item.id))
             delivered = self._delivered.document(document_id(item.id))
             # A plain read first: the common repeat answers without a transaction, and it bounds
             # the time to notice that Firestore is unreachable (the client begins a transaction
             # with its own 60 s retry deadline, not ours).
-            snapshots = self._client.get_all([queued, delivered], **self._bounded())
+            snapshots = self._client.get_all([queued, delivered], **self._calls.bounded())
             if any(snapshot.exists for snapshot in snapshots):
                 return False
 
             @firestore.transactional
             def add_if_new(transaction: firestore.Transaction) -> bool:
-                snapshots = transaction.get_all([queued, delivered], **self._bounded())
+                snapshots = transaction.get_all([queued, delivered], **self._calls.bounded())
                 if any(snapshot.exists for snapshot in snapshots):
                     return False
                 # create(), not set(): should a write slip past the transaction, it fails instead of
@@ -256,7 +275,7 @@ class FirestoreStateStore:
                     added: bool = add_if_new(self._client.transaction())
                     return added
                 except (api_exceptions.Aborted, api_exceptions.AlreadyExists):
-                    snapshots = self._client.get_all([queued, delivered], **self._bounded())
+                    snapshots = self._client.get_all([queued, delivered], **self._calls.bounded())
                     if any(snapshot.exists for snapshot in snapshots):
                         return False
                     if attempt == _CONTENDED_ATTEMPTS - 1:
@@ -268,39 +287,39 @@ class FirestoreStateStore:
         check_limit(limit)
         if limit == 0:
             return []
-        with self._failure("read the outbox"):
+        with self._calls.failure("read the outbox"):
             query = self._outbox.order_by("created_at").limit(limit)
             return [
                 _outbox_item(document)
-                for snapshot in query.stream(**self._bounded())
+                for snapshot in query.stream(**self._calls.bounded())
                 if (document := snapshot.to_dict()) is not None
             ]
 
     def outbox_delivered(self, item_id: str) -> None:
         now = utc(self._clock())
-        with self._failure(f"mark outbox item {item_id!r} delivered"):
+        with self._calls.failure(f"mark outbox item {item_id!r} delivered"):
             batch = self._client.batch()
             batch.delete(self._outbox.document(document_id(item_id)))
             batch.set(
                 self._delivered.document(document_id(item_id)),
                 {"id": item_id, "delivered_at": now, "expire_at": now + DELIVERED_RETENTION},
             )
-            batch.commit(**self._bounded())
+            batch.commit(**self._calls.bounded())
 
     def outbox_failed(self, item_id: str, error: str) -> None:
         # NotFound: the item was delivered (and removed) meanwhile by another run.
         with (
-            self._failure(f"record a failed delivery of outbox item {item_id!r}"),
+            self._calls.failure(f"record a failed delivery of outbox item {item_id!r}"),
             contextlib.suppress(api_exceptions.NotFound),
         ):
             # Increment is applied by the server, so two runs failing at once both count.
             self._outbox.document(document_id(item_id)).update(
-                {"attempts": firestore.Increment(1), "last_error": error_text(error)}, **self._bounded()
+                {"attempts": firestore.Increment(1), "last_error": error_text(error)}, **self._calls.bounded()
             )
 
     def record_heartbeat(self, heartbeat: Heartbeat) -> None:
         key = f"{document_id(heartbeat.suite)}__{document_id(heartbeat.run_id)}"
-        with self._failure(f"record the heartbeat of {heartbeat.suite} run {heartbeat.run_id!r}"):
+        with self._calls.failure(f"record the heartbeat of {heartbeat.suite} run {heartbeat.run_id!r}"):
             self._heartbeats.document(key).set(
                 {
                     "suite": heartbeat.suite,
@@ -310,14 +329,14 @@ class FirestoreStateStore:
                     "outcome": heartbeat.outcome,
                     "counts": dict(heartbeat.counts),
                 },
-                **self._bounded(),
+                **self._calls.bounded(),
             )
 
     def heartbeats(self, suite: str, limit: int = 20) -> list[Heartbeat]:
         check_limit(limit)
         if limit == 0:
             return []
-        with self._failure(f"read the heartbeats of {suite}"):
+        with self._calls.failure(f"read the heartbeats of {suite}"):
             # Real Firestore needs a composite index for this query (the emulator does not check):
             # collection resilience_heartbeats, fields suite ASCENDING + finished_at DESCENDING.
             # gcloud firestore indexes composite create --collection-group=resilience_heartbeats
@@ -330,13 +349,13 @@ class FirestoreStateStore:
             )
             return [
                 _heartbeat(document)
-                for snapshot in query.stream(**self._bounded())
+                for snapshot in query.stream(**self._calls.bounded())
                 if (document := snapshot.to_dict()) is not None
             ]
 
     def suites_with_heartbeats(self) -> list[str]:
         suites: list[str] = []
-        with self._failure("list the suites with heartbeats"):
+        with self._calls.failure("list the suites with heartbeats"):
             # Firestore has no DISTINCT. Rather than read every heartbeat ever recorded, hop from one
             # suite to the next: one single-document read per suite, on the automatic index on suite.
             while True:
@@ -345,7 +364,7 @@ class FirestoreStateStore:
                     query = query.where(filter=FieldFilter("suite", ">", suites[-1]))
                 found = [
                     str(document["suite"])
-                    for snapshot in query.stream(**self._bounded())
+                    for snapshot in query.stream(**self._calls.bounded())
                     if (document := snapshot.to_dict()) is not None
                 ]
                 if not found:
