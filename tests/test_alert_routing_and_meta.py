@@ -18,7 +18,7 @@ from resilience.settings import Settings
 from resilience.state.base import open_state_store
 from resilience.state.model import Heartbeat
 from tests.firestore_emulator import FirestoreEmulator, emulator_host
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import clean_environment, run_pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 1, 15, 15, 0, tzinfo=dt.UTC)
@@ -110,15 +110,7 @@ def run_suite(
     environment = clean_environment()
     environment["RESILIENCE_STATE"] = state_url
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", marker, "-p", "no:cacheprovider", *extra],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_pytest("-m", marker, *extra, env=environment)
 
 
 def test_pytest_m_meta_fails_until_every_scheduled_suite_has_run(demo_path: Path, tmp_path: Path) -> None:

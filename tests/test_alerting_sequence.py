@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from resilience.canary.catalog import CANARIES
 from resilience.demo import DEFAULT_DEMO_DATE
 from tests.slack_server import FakeSlack
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import clean_environment, run_pytest
 
 pytestmark = pytest.mark.slow
 
@@ -102,25 +101,8 @@ def canary_run(
 ) -> subprocess.CompletedProcess[str]:
     env = clean_environment()
     env.update({"RESILIENCE_STATE": f"sqlite://{state}", "SLACK_WEBHOOK_URL_CANARY_ALERTS": slack.url(HOOK)})
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "canary",
-            "-p",
-            "no:cacheprovider",
-            "--alert-delivery-required",
-            f"--warehouse=duckdb://{pipeline.path}",
-            *extra,
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    return run_pytest(
+        "-m", "canary", "--alert-delivery-required", f"--warehouse=duckdb://{pipeline.path}", *extra, env=env
     )
 
 
@@ -228,24 +210,7 @@ def test_without_any_webhook_the_alerts_are_printed_as_a_dry_run(pipeline: Pipel
     pipeline.blank_names()
     env = clean_environment()
     env["RESILIENCE_STATE"] = f"sqlite://{tmp_path / 'state.sqlite'}"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "canary",
-            "-p",
-            "no:cacheprovider",
-            f"--warehouse=duckdb://{pipeline.path}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = run_pytest("-m", "canary", f"--warehouse=duckdb://{pipeline.path}", env=env)
     assert done.returncode == 1
     assert "alerts: dry run, no Slack webhook configured" in done.stdout
     assert "phase2_raw" in done.stdout.split("alerts: dry run", 1)[1]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from resilience.settings import Settings
 from resilience.warehouse import BigQueryOptions, WarehouseTarget, open_warehouse
 from tests.bigquery_emulator import BigQueryEmulator, load_duckdb_into_bigquery
 from tests.demo_fixtures import DemoFactory, run_on
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import clean_environment, read_json_lines, run_pytest
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
@@ -68,26 +65,9 @@ def test_pytest_m_canary_runs_against_bigquery_from_the_environment(
     env = clean_environment()
     env["RESILIENCE_WAREHOUSE"] = f"bigquery://{loaded_emulator.project}?endpoint={loaded_emulator.endpoint}"
     env["RESILIENCE_AS_OF"] = DEFAULT_DEMO_DATE.isoformat()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "canary",
-            "-p",
-            "no:cacheprovider",
-            f"--resilience-json={results}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_pytest("-m", "canary", f"--resilience-json={results}", env=env, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
-    records = {r["id"]: r for r in map(json.loads, results.read_text(encoding="utf-8").splitlines())}
+    records = {r["id"]: r for r in read_json_lines(results)}
     assert records["phase2_raw"]["outcome"] == "failed"
     assert {r["outcome"] for cid, r in records.items() if cid != "phase2_raw"} <= {"passed", "warn"}
     assert records["phase2_raw"]["target"].startswith(f"bigquery://{loaded_emulator.project}")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 from resilience.canary.catalog import CANARIES
 from resilience.demo import DEFAULT_DEMO_DATE
 from tests.demo_fixtures import DemoFactory
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import clean_environment, read_json_lines, run_pytest
 
 REPO = Path(__file__).resolve().parent.parent
 YESTERDAY = (DEFAULT_DEMO_DATE - dt.timedelta(days=1)).isoformat()
@@ -27,19 +25,7 @@ def run_canaries_command(
 ) -> subprocess.CompletedProcess[str]:
     environment = clean_environment()
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "canary", "-p", "no:cacheprovider", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def read_json_lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return run_pytest("-m", "canary", *args, env=environment, timeout=timeout)
 
 
 def test_a_clean_demo_passes_and_writes_every_report(demo_path: Path, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from resilience.settings import Settings
 from resilience.sql_guard import partition_filter_violations
 from resilience.warehouse.duckdb_backend import DuckDBWarehouse
 from tests.demo_fixtures import DemoFactory
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import clean_environment, run_pytest
 
 REPO = Path(__file__).resolve().parent.parent
 YESTERDAY = DEFAULT_DEMO_DATE - dt.timedelta(days=1)
@@ -270,27 +270,7 @@ def test_a_bad_or_future_date_is_a_usage_error(demo_path: Path, date: str, expec
 
 def test_pytest_m_gate_names_the_failing_rule(demo_factory: DemoFactory) -> None:
     demo = demo_factory(faults=("stale_raw_data",))
-    env = clean_environment()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "gate",
-            "-k",
-            "phase2_gate",
-            "-p",
-            "no:cacheprovider",
-            f"--warehouse=duckdb://{demo}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_pytest("-m", "gate", "-k", "phase2_gate", f"--warehouse=duckdb://{demo}", timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED checks/gate/test_phase2_gate.py::test_gate_rule_holds[missing_games]" in done.stdout
     assert "FAILED checks/gate/test_phase2_gate.py::test_gate_rule_holds[rows_per_game]" in done.stdout

@@ -4,10 +4,7 @@ sit just either side of every threshold."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -20,11 +17,11 @@ from resilience.outcomes import Outcome
 from resilience.quality.betting_lines import BETTING_LINE_CHECKS, evaluate_betting_lines, planned_sql
 from resilience.results import CheckResult
 from resilience.schemas import load_catalog
-from resilience.settings import DEFAULT_SETTINGS_PATH, REPO_ROOT, Settings, SettingsError, load_settings
+from resilience.settings import DEFAULT_SETTINGS_PATH, Settings, SettingsError, load_settings
 from resilience.sql_guard import partition_filter_violations
 from resilience.warehouse.base import QueryParams, QueryResult
 from resilience.warehouse.duckdb_backend import DuckDBWarehouse
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import read_json_lines, run_pytest
 
 AS_OF = dt.date(2026, 1, 15)
 #: Later than noon Eastern on AS_OF, so ages are measured from noon (17:00 UTC), as for a past date.
@@ -524,33 +521,20 @@ def test_a_bad_betting_lines_value_names_the_file_key_and_value(
 
 
 def test_the_gate_checks_pass_on_the_clean_demo(demo_path: Path, tmp_path: Path) -> None:
-    env = clean_environment()
     json_path = tmp_path / "results.jsonl"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "gate",
-            "-k",
-            "test_betting_lines",
-            "-p",
-            "no:cacheprovider",
-            f"--warehouse=duckdb://{demo_path}",
-            f"--as-of={DEFAULT_DEMO_DATE}",
-            f"--resilience-json={json_path}",
-            "checks/gate",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    completed = run_pytest(
+        "-m",
+        "gate",
+        "-k",
+        "test_betting_lines",
+        f"--warehouse=duckdb://{demo_path}",
+        f"--as-of={DEFAULT_DEMO_DATE}",
+        f"--resilience-json={json_path}",
+        "checks/gate",
         timeout=120,
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    records = [json.loads(line) for line in json_path.read_text(encoding="utf-8").splitlines()]
+    records = read_json_lines(json_path)
     assert {record["id"]: record["outcome"] for record in records} == {
         check.check_id: "passed" for check in BETTING_LINE_CHECKS
     }

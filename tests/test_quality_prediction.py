@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -22,11 +19,11 @@ from resilience.quality.config import QUALITY_RULES
 from resilience.quality.prediction_quality import QUALITY_CHECKS, evaluate_prediction_quality, planned_sql
 from resilience.results import CheckResult
 from resilience.schemas import load_catalog
-from resilience.settings import DEFAULT_SETTINGS_PATH, REPO_ROOT, Settings, SettingsError, load_settings
+from resilience.settings import DEFAULT_SETTINGS_PATH, Settings, SettingsError, load_settings
 from resilience.sql_guard import partition_filter_violations
 from resilience.warehouse.base import QueryParams, QueryResult
 from resilience.warehouse.duckdb_backend import DuckDBWarehouse
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import read_json_lines, run_pytest
 
 AS_OF = dt.date(2026, 1, 15)
 YESTERDAY = AS_OF - dt.timedelta(days=1)
@@ -512,31 +509,18 @@ def test_a_bad_prediction_quality_value_names_the_file_key_and_value(
 
 
 def test_every_gate_check_passes_on_the_clean_demo(demo_path: Path, tmp_path: Path) -> None:
-    env = clean_environment()
     json_path = tmp_path / "results.jsonl"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "gate",
-            "-p",
-            "no:cacheprovider",
-            f"--warehouse=duckdb://{demo_path}",
-            f"--as-of={DEFAULT_DEMO_DATE}",
-            f"--resilience-json={json_path}",
-            "checks/gate",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    completed = run_pytest(
+        "-m",
+        "gate",
+        f"--warehouse=duckdb://{demo_path}",
+        f"--as-of={DEFAULT_DEMO_DATE}",
+        f"--resilience-json={json_path}",
+        "checks/gate",
         timeout=120,
-        check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    records = [json.loads(line) for line in json_path.read_text(encoding="utf-8").splitlines()]
+    records = read_json_lines(json_path)
     outcomes = {record["id"]: record["outcome"] for record in records}
     # The whole gate suite: the phase 2 gate's rules and verdict, betting lines, prediction quality.
     assert {check_id(rule) for rule in QUALITY_RULES} <= set(outcomes)

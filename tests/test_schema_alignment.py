@@ -6,11 +6,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import shutil
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +36,7 @@ from resilience.warehouse.base import BigQueryOptions, ParamValue, QueryError
 from resilience.warehouse.bigquery_backend import BigQueryWarehouse
 from resilience.warehouse.duckdb_backend import DuckDBWarehouse
 from tests.bigquery_emulator import BigQueryEmulator
-from tests.subprocess_env import clean_environment
+from tests.subprocess_env import clean_environment, read_json_lines, run_pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog()
@@ -456,15 +454,7 @@ def test_describe_table_rejects_a_name_without_a_dataset(short_demo: Path) -> No
 def run_schema_checks(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = clean_environment()
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "schema", "-p", "no:cacheprovider", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_pytest("-m", "schema", *args, env=environment, timeout=180)
 
 
 def expected_check_ids(settings: Settings) -> list[str]:
@@ -472,8 +462,7 @@ def expected_check_ids(settings: Settings) -> list[str]:
 
 
 def read_results(path: Path) -> dict[str, dict[str, object]]:
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return {str(record["id"]): record for record in records}
+    return {str(record["id"]): record for record in read_json_lines(path)}
 
 
 def test_pytest_m_schema_passes_on_the_demo(demo_copy: Path, settings: Settings, tmp_path: Path) -> None:
